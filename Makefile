@@ -1,0 +1,79 @@
+# nnrep-lite: two commands to remember, `make lab` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU-only torch wheel used where no NVIDIA GPU is present (a plain `torch` requirement
+# would pull a multi-GB CUDA build). Override TORCH_CPU_INDEX for a private mirror.
+TORCH_VERSION ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+NB ?= notebooks/00_tour.ipynb
+PORT ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: help venv lab test unit notebooks-test report clean-notebooks bench present browser-deps
+
+help:
+	@echo "make lab              set up .venv and launch JupyterLab on notebooks/00_tour.ipynb"
+	@echo "make test             set up .venv; ruff, unit tests and every notebook (nbval, NNREP_PROFILE=ci)"
+	@echo "make report           execute every notebook (papermill) and render build/site/"
+	@echo "make bench            ratio benchmarks -> build/bench.json"
+	@echo "make present NB=...   serve one notebook with voila (lecture mode)"
+	@echo "make clean-notebooks  clear notebook outputs"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Torch first: the CPU build where there is no NVIDIA GPU.
+$(VENV)/.torch: | $(VENV)/bin/python
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+	  echo "torch already installed: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "NVIDIA GPU found: installing the CUDA build of torch"; \
+	  $(PIP) install "torch==$(TORCH_VERSION)"; \
+	elif $(PIP) install --no-index "torch==$(TORCH_VERSION)" 2>/dev/null; then \
+	  echo "installed a local CPU build of torch $(TORCH_VERSION)"; \
+	else \
+	  echo "no NVIDIA GPU: installing the CPU build of torch"; \
+	  $(PIP) install "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple; \
+	fi
+	@touch $@
+
+$(VENV)/.installed-lab: pyproject.toml $(VENV)/.torch
+	$(PIP) install --quiet -e ".[lab]"
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
+	$(PIP) install --quiet -e ".[lab,test,dev]"
+	@touch $@
+
+venv: $(VENV)/.installed-test
+
+lab: $(VENV)/.installed-lab
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(NB)
+
+browser-deps:
+	@bash scripts/ensure_browser.sh
+
+# Exit code is pytest's (ruff runs first and stops the build on lint errors).
+test: $(VENV)/.installed-test browser-deps
+	$(VENV)/bin/ruff check nnrep_lite tests benchmarks
+	NNREP_PROFILE=ci $(VENV)/bin/python -m pytest tests notebooks --nbval-lax \
+	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed-test
+	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+
+report: $(VENV)/.installed-test
+	$(PY) -m nnrep_lite report --out build/site --notebooks-out build/notebooks
+
+bench: $(VENV)/.installed-test
+	$(PY) -m benchmarks --json build/bench.json
+
+present: $(VENV)/.installed-lab
+	$(PY) -m nnrep_lite present $(NB) --port $(PORT)
+
+clean-notebooks: $(VENV)/.installed-test
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
