@@ -1,0 +1,1 @@
+"""Ratio benchmarks for nnrep-lite: ``python -m benchmarks [--quick] [--device cpu|cuda] --json PATH``."""

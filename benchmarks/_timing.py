@@ -1,0 +1,41 @@
+"""Timing helpers shared by the benchmark modules (same-process ratios, never absolute gates)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def _sync(device: str | torch.device | None) -> None:
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1, device=None) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def record(name: str, ours_s: float, baseline_s: float, target: float, baseline: str, params: dict) -> dict:
+    """One benchmark record; ``ratio = ours_s / baseline_s``."""
+    return {
+        "name": name,
+        "ratio": ours_s / baseline_s,
+        "target": target,
+        "baseline": baseline,
+        "ours_s": ours_s,
+        "baseline_s": baseline_s,
+        "params": params,
+    }
