@@ -1,0 +1,1 @@
+"""Plotly figure builders (functions returning go.Figure / go.FigureWidget). Tensors move to CPU here."""

@@ -1,0 +1,1 @@
+"""ipywidgets panels, one per notebook: the only layer that imports ipywidgets."""
