@@ -1,0 +1,53 @@
+"""Mean-field Langevin dynamics (MFLD): particles, objectives, the noisy loop and diagnostics.
+
+``L(mu) = F(mu) + lambda2 Ent(mu)``, ``F(mu) = loss(mu) + lambda1 E_mu ||x||^2``; the particle
+update ``X^i <- X^i - eta grad (dF/dmu)(mu_N)(X^i) + sqrt(2 lambda2 eta) xi^i`` (Suzuki, Nitanda,
+Wu, NeurIPS 2023), full-gradient, SG and SVRG. See DESIGN.md, "Mean-field Langevin dynamics".
+"""
+
+from .diagnostics import (
+    chaos_w2,
+    free_energy,
+    knn_entropy,
+    prediction_error,
+    proximal_gibbs,
+    proximal_gibbs_gap,
+    w2_distance,
+)
+from .experiments import (
+    batch_size_experiment,
+    fit_slope,
+    gaussian_eta_bias,
+    particle_number_experiment,
+    reference_prediction,
+)
+from .ksd import GaussianMixtureTarget, KSDVariational, LogisticPosterior
+from .langevin import mfld, svrg_gradient
+from .models import MeanFieldNet, make_regression
+from .objectives import MMDDensity, Objective, Quadratic, Regression
+
+__all__ = [
+    "MeanFieldNet",
+    "make_regression",
+    "Objective",
+    "Regression",
+    "MMDDensity",
+    "KSDVariational",
+    "GaussianMixtureTarget",
+    "LogisticPosterior",
+    "Quadratic",
+    "mfld",
+    "svrg_gradient",
+    "knn_entropy",
+    "free_energy",
+    "proximal_gibbs",
+    "proximal_gibbs_gap",
+    "w2_distance",
+    "chaos_w2",
+    "prediction_error",
+    "fit_slope",
+    "gaussian_eta_bias",
+    "reference_prediction",
+    "particle_number_experiment",
+    "batch_size_experiment",
+]
