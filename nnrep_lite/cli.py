@@ -185,6 +185,8 @@ def static_figures(nb) -> int:
             ]
             for model_id in ids:
                 parts.append(pio.to_html(figs[model_id], full_html=False, include_plotlyjs=False))
+                # the view is replaced, so the saved model needs no 4 MB front-end bundle
+                state[model_id].get("state", {}).pop("_esm", None)
                 count += 1
             out["data"] = {"text/html": "\n".join(parts), "text/plain": data.get("text/plain", "")}
     return count
