@@ -109,8 +109,8 @@ class Regression(Objective):
     ``z`` of shape ``(n, d)`` (or ``(n,)``), ``y`` of shape ``(n,)``; particles ``(N, d + 2)``.
     The gradient is closed form: with ``a = tanh(r)``, ``S = sigma(W z + b)``, residual ``e``,
     ``grad_r = (1 - a^2) S e / n`` and ``grad_(w,b) = a (sigma'(U) * e) [z, 1] / n``; for tanh
-    ``sigma' = 1 - S^2`` so the ``(N, n)`` work is one matmul, one tanh, two mat-vecs, one
-    square and one matmul, done in place.
+    the ``(N, n)`` work is one addmm, one in-place sigmoid (``tanh u = 2 sigmoid(2u) - 1``), two
+    mat-vecs, one in-place ``sigmoid (1 - sigmoid)`` and one matmul: no autograd, no copies.
     """
 
     def __init__(self, z, y, *, lambda1: float, model: MeanFieldNet | None = None):
@@ -149,27 +149,44 @@ class Regression(Objective):
         y = self.y.to(particles)
         if batch is not None:
             zaug, y = zaug[batch], y[batch]
-        m = zaug.shape[0]
-        n_part = particles.shape[0]
+        if self.model.activation == "tanh":
+            return self._tanh_value_and_grad(particles, zaug, y, need_grad, batch is None)
+        m, n_part = zaug.shape[0], particles.shape[0]
         a = torch.tanh(particles[:, 0])
         u = particles[:, 1:] @ zaug.T  # (N, m)
-        tanh = self.model.activation == "tanh"
-        s = torch.tanh_(u) if tanh else torch.erf(u)
+        s = torch.erf(u)
         res = torch.mv(s.T, a).div_(n_part).sub_(y)  # f - y, (m,)
-        value = None
-        if batch is None:
-            value = 0.5 * (res @ res) / m + self._reg(particles)
+        value = 0.5 * (res @ res) / m + self._reg(particles) if batch is None else None
         if not need_grad:
             return value, None
         grad = torch.empty_like(particles)
         grad[:, 0] = (1.0 - a * a) * torch.mv(s, res) / m
-        rz = res[:, None] * zaug  # (m, d + 1)
-        if tanh:  # sigma' = 1 - s^2: a (e [z,1] summed - s^2 @ (e [z,1]))
-            s.square_()
-            inner = rz.sum(0) - s @ rz
-        else:
-            inner = ((2.0 / math.sqrt(math.pi)) * torch.exp(-(u * u))) @ rz
-        grad[:, 1:] = a[:, None] * inner / m
+        sp = u.square_().neg_().exp_().mul_(2.0 / math.sqrt(math.pi))  # erf'(u), in place
+        grad[:, 1:] = a[:, None] * (sp @ (res[:, None] * zaug)) / m
+        if self.lambda1:
+            grad.add_(particles, alpha=2.0 * self.lambda1)
+        return value, grad
+
+    def _tanh_value_and_grad(self, particles, zaug, y, need_grad, exact):
+        """tanh(u) = 2 sigmoid(2u) - 1 and tanh' = 4 sigmoid (1 - sigmoid): sigmoid is several
+        times cheaper than tanh on CPU, and the affine map folds into the mat-vecs."""
+        m, n_part = zaug.shape[0], particles.shape[0]
+        a = torch.tanh(particles[:, 0])
+        # sigma = sigmoid(2 (w^T z + b)), shape (N, m): one addmm, one in-place sigmoid
+        sig = torch.addmm(particles[:, -1:], particles[:, 1:-1], zaug[:, :-1].T, beta=2.0, alpha=2.0)
+        sig.sigmoid_()
+        # f = mean_i a_i (2 sigma_i - 1)
+        res = torch.mv(sig.T, a).mul_(2.0 / n_part).sub_(a.sum() / n_part).sub_(y)
+        value = 0.5 * (res @ res) / m + self._reg(particles) if exact else None
+        if not need_grad:
+            return value, None
+        grad = torch.empty_like(particles)
+        # grad_r = (1 - a^2) (1/m) sum_j e_j tanh(u_ij) = (1 - a^2)(2 sigma e - sum e)/m
+        grad[:, 0] = (1.0 - a * a) * (2.0 * torch.mv(sig, res) - res.sum()) / m
+        # grad_(w,b) = a (1/m) sum_j e_j 4 sigma (1 - sigma) [z_j, 1]
+        torch.addcmul(sig, sig, sig, value=-1.0, out=sig)
+        # (e [z, 1])^T sigma'^T, (d+1, N): this orientation is 2-4x faster in BLAS than sigma' @ .
+        grad[:, 1:] = torch.mm((res[:, None] * zaug).T, sig.T).T.mul_(a[:, None] * (4.0 / m))
         if self.lambda1:
             grad.add_(particles, alpha=2.0 * self.lambda1)
         return value, grad
