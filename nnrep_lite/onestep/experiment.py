@@ -1,0 +1,250 @@
+"""End-to-end experiments of Ba et al. (2022): one step, spectrum, and CK / NTK / trained-CK risk.
+
+Sample splitting as in the paper: the gradient step uses a batch of n samples, the ridge fit
+a fresh batch of n, and the test risk (against the noise-free f*) a third, fresh test set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .._utils import as_generator, check_choice, check_int, check_real
+from .model import init_params, negative_gradient, rank_one_error, sample_teacher
+from .ridge import ck_risk, ntk_risk
+from .spectrum import singular_values, spike_overlap, top_left_singular_vector
+from .theory import (
+    bulk_edge,
+    get_activation,
+    nonlinear_energy,
+    overlap_prediction,
+    spike_prediction,
+    spike_theta,
+)
+
+__all__ = ["FEATURES", "experiment", "experiments", "risk_curves"]
+
+#: Feature maps: CK at W0, NTK at W0 (kernel form), CK at W1 after the step.
+FEATURES = ("ck", "ntk", "ck1")
+
+
+def _check_features(features) -> tuple[str, ...]:
+    if isinstance(features, str):
+        features = (features,)
+    return tuple(check_choice("features", f, FEATURES) for f in features)
+
+
+def experiments(
+    n: int,
+    d: int,
+    N: int,
+    *,
+    alphas: Sequence[float],
+    lam: float = 1e-3,
+    noise: float = 0.1,
+    activation: str = "erf",
+    target: str = "erf",
+    features: Sequence[str] = FEATURES,
+    generator: torch.Generator | int | None = None,
+    n_test: int = 2048,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+    spectrum: bool = True,
+    rank_one: bool = True,
+) -> list[dict]:
+    """:func:`experiment` for several step sizes eta = N^alpha on one shared draw.
+
+    W0, a, beta*, the three samples and the gradient G0 do not depend on alpha, so they are
+    drawn and computed once; ``experiments(..., alphas=[a])[0]`` equals
+    ``experiment(..., alpha=a)`` for the same generator state.
+    """
+    n = check_int("n", n, low=1)
+    d = check_int("d", d, low=1)
+    N = check_int("N", N, low=1)
+    n_test = check_int("n_test", n_test, low=1)
+    alphas = [check_real("alpha", al, low=0.0, high=1.0) for al in alphas]
+    lam = check_real("lam", lam, low=0.0)
+    noise = check_real("noise", noise, low=0.0)
+    get_activation(activation, "activation")
+    get_activation(target, "target")
+    features = _check_features(features)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype={dtype} is invalid: must be torch.float32 or torch.float64")
+    generator = as_generator(generator)
+
+    W0, a, beta = init_params(d, N, generator=generator, dtype=dtype, device=device)
+    X, y, _ = sample_teacher(n, beta, target=target, noise=noise, generator=generator)
+    X2, y2, _ = sample_teacher(n, beta, target=target, noise=noise, generator=generator)
+    X3, _, f3 = sample_teacher(n_test, beta, target=target, noise=0.0, generator=generator)
+
+    G0 = negative_gradient(X, y, W0, a, activation=activation)
+    if not bool(torch.isfinite(G0).all()):
+        raise ValueError("the gradient G0 is not finite: reduce the sizes or use dtype=float64")
+    r1 = rank_one_error(G0, X, y, a, activation=activation) if rank_one else float("nan")
+    del X, y
+
+    kw = {"lam": lam, "activation": activation}
+    shared = {}
+    if "ck" in features:
+        shared["ck"] = ck_risk(X2, y2, X3, f3, W0, **kw)
+    if "ntk" in features:
+        shared["ntk"] = ntk_risk(X2, y2, X3, f3, W0, **kw)
+
+    psi1, psi2 = n / d, N / d
+    a_norm = float(a.norm())
+    theory = {"activation": activation, "target": target, "noise": noise}
+    floor = nonlinear_energy(target)
+    out = []
+    for alpha in alphas:
+        eta = float(N) ** alpha
+        W1 = W0 + (eta * math.sqrt(N)) * G0
+        if not bool(torch.isfinite(W1).all()):
+            raise ValueError(f"W1 is not finite at alpha={alpha:g}; reduce alpha (eta = N^alpha)")
+        risk = dict(shared)
+        if "ck1" in features:
+            risk["ck1"] = ck_risk(X2, y2, X3, f3, W1, **kw)
+        res = {
+            "risk": {f: risk[f] for f in features},
+            "alpha": alpha,
+            "eta": eta,
+            "n": n,
+            "d": d,
+            "N": N,
+            "psi1": psi1,
+            "psi2": psi2,
+            "a_norm": a_norm,
+            "rank_one_error": r1,
+            "floor": floor,
+            "bulk_edge": bulk_edge(psi2),
+            "theta": spike_theta(eta=eta, psi1=psi1, a_norm=a_norm, **theory),
+            "spike_prediction": spike_prediction(
+                eta=eta, psi1=psi1, psi2=psi2, a_norm=a_norm, **theory
+            ),
+            "overlap_prediction": overlap_prediction(
+                eta=eta, psi1=psi1, psi2=psi2, a_norm=a_norm, **theory
+            ),
+        }
+        if spectrum:
+            res["singular_values"] = singular_values(W1).cpu()
+            u1, _ = top_left_singular_vector(W1, generator=generator)
+            res["overlap"] = spike_overlap(u1, beta)
+        out.append(res)
+    return out
+
+
+def experiment(
+    n: int,
+    d: int,
+    N: int,
+    *,
+    alpha: float,
+    lam: float = 1e-3,
+    noise: float = 0.1,
+    activation: str = "erf",
+    target: str = "erf",
+    features: Sequence[str] = FEATURES,
+    generator: torch.Generator | int | None = None,
+    n_test: int = 2048,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+) -> dict:
+    """One experiment of Ba et al. (2022): a step of size eta = N^alpha, then ridge on features.
+
+    Draws W0 (d, N), a (N,), beta*, a step batch (n), a ridge batch (n) and a test set
+    (``n_test``), takes W1 = W0 + eta sqrt(N) G0 and fits ridge (penalty lam/N) on the feature
+    maps in ``features`` (any of "ck", "ntk", "ck1"). Returns a dict with
+
+    - ``"risk"``: feature name -> test risk E[(f_hat - f*)^2] (noise-free f*),
+    - ``"singular_values"``: all singular values of W1, descending (cpu tensor),
+    - ``"overlap"``: |<u1, beta*>| for the top left singular vector u1 of W1,
+    - ``"rank_one_error"``: ||G0 - A|| / ||G0|| (operator norms),
+    - theory next to it: ``"spike_prediction"``, ``"overlap_prediction"``, ``"bulk_edge"``,
+      ``"theta"``, ``"floor"`` (= ||P_{>1} f*||^2), and the sizes.
+
+    ``dtype`` float32 (default) or float64; ``device`` where the tensors live.
+    """
+    return experiments(
+        n,
+        d,
+        N,
+        alphas=[alpha],
+        lam=lam,
+        noise=noise,
+        activation=activation,
+        target=target,
+        features=features,
+        generator=generator,
+        n_test=n_test,
+        dtype=dtype,
+        device=device,
+    )[0]
+
+
+def risk_curves(
+    psi1_values: Sequence[float],
+    alphas: Sequence[float],
+    *,
+    d: int,
+    psi2: float = 2.0,
+    lam: float = 1e-3,
+    noise: float = 0.1,
+    activation: str = "erf",
+    target: str = "erf",
+    features: Sequence[str] = FEATURES,
+    seed: int = 0,
+    n_test: int = 2048,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+    callback: Callable[[dict], None] | None = None,
+    progress: bool = False,
+) -> dict:
+    """The paper's figure: test risk against psi1 = n/d for several alpha (one seed).
+
+    For each psi1 one draw is shared by all alphas (and CK/NTK, which do not depend on alpha,
+    are fitted once). Returns numpy arrays: ``"psi1"``, ``"alphas"``, ``"ck"`` and ``"ntk"``
+    (len(psi1),), ``"ck1"`` and ``"top_singular"`` (len(alphas), len(psi1)), and ``"floor"``.
+    ``callback(dict)`` is called after each psi1 with the partial results.
+    """
+    d = check_int("d", d, low=1)
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    psi1_values = [check_real("psi1", p, low=0.0, low_open=True) for p in psi1_values]
+    alphas = [check_real("alpha", al, low=0.0, high=1.0) for al in alphas]
+    features = _check_features(features)
+    N = max(1, round(psi2 * d))
+    gen = as_generator(seed)
+    out = {
+        "psi1": np.asarray(psi1_values, dtype=float),
+        "alphas": np.asarray(alphas, dtype=float),
+        "floor": nonlinear_energy(target),
+        "top_singular": np.full((len(alphas), len(psi1_values)), np.nan),
+        "d": d,
+        "N": N,
+    }
+    for f in features:
+        shape = (len(alphas), len(psi1_values)) if f == "ck1" else (len(psi1_values),)
+        out[f] = np.full(shape, np.nan)
+    iterator = range(len(psi1_values))
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc="psi1")
+    for j in iterator:
+        n = max(1, round(psi1_values[j] * d))
+        res = experiments(
+            n, d, N, alphas=alphas, lam=lam, noise=noise, activation=activation, target=target,
+            features=features, generator=gen, n_test=n_test, dtype=dtype, device=device,
+            spectrum=True, rank_one=False,
+        )  # fmt: skip
+        for i, r in enumerate(res):
+            out["top_singular"][i, j] = float(r["singular_values"][0])
+            if "ck1" in features:
+                out["ck1"][i, j] = r["risk"]["ck1"]
+        for f in ("ck", "ntk"):
+            if f in features:
+                out[f][j] = res[0]["risk"][f]
+        if callback is not None:
+            callback({"index": j, "psi1": psi1_values[j], **out})
+    return out

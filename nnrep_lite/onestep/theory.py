@@ -1,0 +1,245 @@
+"""Activations, Hermite coefficients and the rank-one (BBP) spike theory of Ba et al. (2022).
+
+For a function :math:`\\sigma` and :math:`z \\sim N(0, 1)`,
+
+.. math::
+
+    \\mu_0 = E[\\sigma(z)], \\quad \\mu_1 = E[z \\sigma(z)], \\quad
+    \\mu_2^2 = E[\\sigma(z)^2] - \\mu_0^2 - \\mu_1^2 = \\|P_{>1} \\sigma\\|^2 .
+
+For a single-index target :math:`f^*(x) = \\sigma^*(\\langle x, \\beta^* \\rangle)` with
+:math:`\\|\\beta^*\\| = 1`, :math:`\\|P_{>1} f^*\\|^2_{L^2} = \\mu_2^{*2}`: the part of
+:math:`f^*` that no random-features model (CK, NTK, small-step CK) can learn in the
+proportional regime.
+
+Spike (Benaych-Georges & Nadakuditi 2012, applied to
+:math:`W_1 = W_0 + \\eta\\sqrt{N} A`, :math:`A = \\mu_1/(n\\sqrt N) X^\\top y a^\\top`):
+
+.. math::
+
+    \\theta = \\eta\\, \\mu_1 \\sqrt{\\mu_1^{*2} + E[y^2]/\\psi_1}\\, \\|a\\|, \\qquad
+    s_1(W_1) \\to \\begin{cases}
+      \\sqrt{(1+\\theta^2)(\\psi_2+\\theta^2)}/\\theta & \\theta > \\psi_2^{1/4} \\\\
+      1 + \\sqrt{\\psi_2} & \\text{otherwise.} \\end{cases}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import torch
+
+from .._utils import check_choice, check_real
+
+__all__ = [
+    "ACTIVATIONS",
+    "get_activation",
+    "hermite_coefficients",
+    "nonlinear_energy",
+    "second_moment",
+    "spike_theta",
+    "spike_prediction",
+    "overlap_prediction",
+    "bulk_edge",
+]
+
+# The Hermite-mix activation: c1 He1 + c2 He2/sqrt(2) + c3 He3/sqrt(6) (orthonormal Hermite
+# polynomials), so mu1 = c1 and ||P_{>1} sigma||^2 = c2^2 + c3^2 exactly.
+HERMITE_MIX = (0.6, 0.2, 0.1)
+_SQRT2 = math.sqrt(2.0)
+_SQRT6 = math.sqrt(6.0)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _herm(z):
+    c1, c2, c3 = HERMITE_MIX
+    return c1 * z + c2 * (z * z - 1.0) / _SQRT2 + c3 * (z * z * z - 3.0 * z) / _SQRT6
+
+
+def _herm_prime(z):
+    c1, c2, c3 = HERMITE_MIX
+    return c1 + c2 * 2.0 * z / _SQRT2 + c3 * (3.0 * z * z - 3.0) / _SQRT6
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation sigma with its derivative (both elementwise on tensors).
+
+    ``smooth`` says whether Gauss-Hermite quadrature converges fast (no kink); ``kinks``
+    lists the points where sigma is not smooth (quadrature splits there).
+    """
+
+    name: str
+    fn: callable
+    prime: callable
+    smooth: bool = True
+    formula: str = ""
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "erf": Activation(
+        "erf",
+        torch.special.erf,
+        lambda z: _TWO_OVER_SQRT_PI * torch.exp(-z * z),
+        formula="erf(z)",
+    ),
+    "tanh": Activation(
+        "tanh", torch.tanh, lambda z: 1.0 - torch.tanh(z) ** 2, formula="tanh(z)"
+    ),
+    "relu": Activation(
+        "relu",
+        torch.relu,
+        lambda z: (z > 0).to(z.dtype),
+        smooth=False,
+        formula="max(z, 0)",
+    ),
+    "hermite": Activation(
+        "hermite",
+        _herm,
+        _herm_prime,
+        formula="0.6 He1(z) + 0.2 He2(z)/√2 + 0.1 He3(z)/√6",
+    ),
+}
+
+
+def get_activation(name: str, param: str = "activation") -> Activation:
+    """The :class:`Activation` called ``name``; a ValueError naming ``param`` lists the menu."""
+    if isinstance(name, Activation):
+        return name
+    check_choice(param, name, tuple(ACTIVATIONS))
+    return ACTIVATIONS[name]
+
+
+@cache
+def _normal_rule(smooth: bool, nodes: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights with sum_k w_k g(z_k) ~= E[g(z)], z ~ N(0, 1).
+
+    Smooth g: Gauss-Hermite (probabilists' weight exp(-z^2/2)), exact for polynomials of
+    degree < 2 * nodes. Kinked at 0 (relu): Gauss-Legendre on [-12, 0] and [0, 12] against the
+    Gaussian density (the mass beyond 12 is below 1e-32), so the kink is a break point.
+    """
+    if smooth:
+        z, w = np.polynomial.hermite_e.hermegauss(nodes)
+        return z, w / math.sqrt(2.0 * math.pi)
+    t, w = np.polynomial.legendre.leggauss(nodes)
+    half = 6.0 * (t + 1.0)  # [0, 12]
+    wh = 6.0 * w * np.exp(-0.5 * half**2) / math.sqrt(2.0 * math.pi)
+    return np.concatenate([-half, half]), np.concatenate([wh, wh])
+
+
+def _gaussian_moments(act: Activation) -> tuple[float, float, float]:
+    z, w = _normal_rule(act.smooth)
+    s = act.fn(torch.as_tensor(z, dtype=torch.float64)).numpy()
+    return float(w @ s), float(w @ (z * s)), float(w @ (s * s))
+
+
+def hermite_coefficients(activation: str = "erf") -> dict[str, float]:
+    """Hermite coefficients of ``activation`` by Gauss-Hermite quadrature (float64).
+
+    Returns ``dict(mu0, mu1, mu2, second_moment)`` with mu0 = E[sigma(z)], mu1 = E[z sigma(z)],
+    mu2 = sqrt(E[sigma^2] - mu0^2 - mu1^2) (DESIGN.md's convention) and
+    second_moment = E[sigma(z)^2], z ~ N(0, 1). For erf: mu1 = 2/sqrt(3 pi) = 0.651470 and
+    E[erf^2] = (2/pi) arcsin(2/3).
+    """
+    act = get_activation(activation)
+    m0, m1, m2 = _gaussian_moments(act)
+    rest = max(m2 - m0 * m0 - m1 * m1, 0.0)
+    return {"mu0": m0, "mu1": m1, "mu2": math.sqrt(rest), "second_moment": m2}
+
+
+def nonlinear_energy(activation: str = "erf") -> float:
+    """||P_{>1} f*||^2 = E[sigma*(z)^2] - mu0*^2 - mu1*^2 for f*(x) = sigma*(<x, beta*>).
+
+    The risk floor of CK, NTK and small-step trained CK in the proportional regime
+    (0.040146 for erf).
+    """
+    return hermite_coefficients(activation)["mu2"] ** 2
+
+
+def second_moment(target: str = "erf", noise: float = 0.1) -> float:
+    """E[y^2] = E[sigma*(z)^2] + sigma_eps^2 for y = sigma*(<x, beta*>) + eps."""
+    noise = check_real("noise", noise, low=0.0)
+    return hermite_coefficients(target)["second_moment"] + noise**2
+
+
+def bulk_edge(psi2: float) -> float:
+    """Top edge 1 + sqrt(psi2) of the singular values of W0 (d x N, entries N(0, 1/d))."""
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    return 1.0 + math.sqrt(psi2)
+
+
+def spike_theta(
+    *,
+    eta: float,
+    psi1: float,
+    activation: str = "erf",
+    target: str = "erf",
+    noise: float = 0.1,
+    a_norm: float = 1.0,
+) -> float:
+    """Strength theta = eta mu1 sqrt(mu1*^2 + E[y^2]/psi1) ||a|| of the rank-one step eta sqrt(N) A."""
+    eta = check_real("eta", eta, low=0.0)
+    psi1 = check_real("psi1", psi1, low=0.0, low_open=True)
+    a_norm = check_real("a_norm", a_norm, low=0.0)
+    mu1 = hermite_coefficients(activation)["mu1"]
+    mu1s = hermite_coefficients(target)["mu1"]
+    ey2 = second_moment(target, noise)
+    return eta * abs(mu1) * math.sqrt(mu1s**2 + ey2 / psi1) * a_norm
+
+
+def spike_prediction(
+    *,
+    eta: float,
+    psi1: float,
+    psi2: float,
+    activation: str = "erf",
+    target: str = "erf",
+    noise: float = 0.1,
+    a_norm: float = 1.0,
+) -> float:
+    """Predicted top singular value of W1 (Benaych-Georges & Nadakuditi, rectangular case).
+
+    sqrt((1 + theta^2)(psi2 + theta^2)) / theta when theta > psi2^(1/4), else 1 + sqrt(psi2),
+    with theta from :func:`spike_theta`. ``a_norm`` is ||a|| (1 in the limit).
+    """
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    theta = spike_theta(
+        eta=eta, psi1=psi1, activation=activation, target=target, noise=noise, a_norm=a_norm
+    )
+    if theta <= psi2**0.25:
+        return bulk_edge(psi2)
+    return math.sqrt((1.0 + theta**2) * (psi2 + theta**2)) / theta
+
+
+def overlap_prediction(
+    *,
+    eta: float,
+    psi1: float,
+    psi2: float,
+    activation: str = "erf",
+    target: str = "erf",
+    noise: float = 0.1,
+    a_norm: float = 1.0,
+) -> float:
+    """Predicted |<u1, beta*>| for the top left singular vector u1 of W1.
+
+    Two factors: the spike direction X^T y / ||X^T y|| has cosine
+    mu1* / sqrt(mu1*^2 + E[y^2]/psi1) with beta*; the top left singular vector of
+    W0 + theta u v^T has squared cosine 1 - (psi2 + theta^2) / (theta^2 (theta^2 + 1)) with u
+    when theta > psi2^(1/4), else 0 (Benaych-Georges & Nadakuditi 2012, Sec. 3.1, with the
+    d-side playing the role of the short side scaled so that the bulk edge is 1 + sqrt(psi2)).
+    """
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    theta = spike_theta(
+        eta=eta, psi1=psi1, activation=activation, target=target, noise=noise, a_norm=a_norm
+    )
+    if theta <= psi2**0.25:
+        return 0.0
+    mu1s = hermite_coefficients(target)["mu1"]
+    ey2 = second_moment(target, noise)
+    direction = abs(mu1s) / math.sqrt(mu1s**2 + ey2 / psi1)
+    cos2 = 1.0 - (psi2 + theta**2) / (theta**2 * (theta**2 + 1.0))
+    return direction * math.sqrt(max(cos2, 0.0))
