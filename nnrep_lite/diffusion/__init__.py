@@ -1,0 +1,27 @@
+"""Diffusion models on targets with exact scores: OU process, score network, DSM training,
+reverse-time samplers, metrics against exact answers, baselines and rate experiments
+(Oko, Akiyama & Suzuki, ICML 2023)."""
+
+from .baselines import GaussianKDE, kde, minimax_bandwidth
+from .cache import cache_dir, cached, fingerprint
+from .metrics import (
+    bin_edges,
+    early_stopping_tv,
+    exact_bin_masses,
+    girsanov_kl_bound,
+    tv_distance,
+    w1_distance,
+)
+from .ou import ou_mean_std, ou_sample
+from .rates import fit_rate, rate_experiment, summarize, train_diffusion_model
+from .sampling import probability_flow_sample, reverse_sde_sample, time_grid
+from .score_net import ScoreMLP, sinusoidal_embedding
+from .training import dsm_loss, sample_times, train_score
+
+__all__ = [
+    "ou_mean_std", "ou_sample", "ScoreMLP", "sinusoidal_embedding", "dsm_loss", "sample_times",
+    "train_score", "reverse_sde_sample", "probability_flow_sample", "time_grid", "tv_distance",
+    "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges",
+    "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "fit_rate", "summarize",
+    "train_diffusion_model", "cache_dir", "cached", "fingerprint",
+]

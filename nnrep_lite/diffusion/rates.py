@@ -1,0 +1,192 @@
+"""Rate experiments: error vs sample size n for the diffusion model and its baselines, and
+log-log slope fits with confidence intervals."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .._utils import as_generator, check_choice, check_int, check_real
+from .baselines import kde
+from .cache import cached, fingerprint
+from .metrics import tv_distance, w1_distance
+from .sampling import reverse_sde_sample
+from .score_net import ScoreMLP
+from .training import train_score
+
+__all__ = ["rate_experiment", "fit_rate", "summarize", "train_diffusion_model", "ESTIMATORS"]
+
+ESTIMATORS = ("diffusion", "kde", "empirical")
+METRICS = ("tv", "w1")
+
+_TRAIN_DEFAULTS = {"width": 128, "depth": 3, "steps": 3000, "batch_size": 256, "lr": 2e-3,
+                   "t_min": 1e-3, "t_max": 8.0, "time_sampling": "log_uniform",
+                   "weighting": "sigma2", "lr_decay": True, "weight_decay": 0.0}
+
+
+def _seed(*parts: int) -> int:
+    return int(fingerprint(list(parts))[:12], 16)
+
+
+def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = True,
+                          progress: bool = False, callback=None, **train_kwargs):
+    """Train a :class:`ScoreMLP` on ``data`` (n, d) by DSM, cached on disk by data and all
+    hyper-parameters. Returns ``(model, info)`` with info keys train_time_s, final_loss, cached."""
+    cfg = {**_TRAIN_DEFAULTS, **train_kwargs}
+    unknown = set(cfg) - set(_TRAIN_DEFAULTS)
+    if unknown:
+        raise ValueError(f"train_kwargs={sorted(unknown)} is invalid: must be among {sorted(_TRAIN_DEFAULTS)}")
+    d = data.shape[1]
+    model = ScoreMLP(d, cfg["width"], cfg["depth"], seed=seed % 2**31)
+
+    def compute():
+        t0 = time.perf_counter()
+        hist = train_score(model, data.float(), steps=cfg["steps"], batch_size=cfg["batch_size"],
+                           lr=cfg["lr"], t_min=cfg["t_min"], t_max=cfg["t_max"],
+                           time_sampling=cfg["time_sampling"], weighting=cfg["weighting"],
+                           lr_decay=cfg["lr_decay"], weight_decay=cfg["weight_decay"],
+                           generator=as_generator(seed % 2**62), progress=progress, callback=callback)
+        return {"state": model.state_dict(), "train_time_s": time.perf_counter() - t0,
+                "final_loss": hist["loss"][-1]}
+
+    params = {"what": "ScoreMLP/dsm", "data": data, "seed": seed, "cfg": cfg}
+    out, hit = cached("models", params, compute, enabled=cache)
+    model.load_state_dict(out["state"])
+    model.eval()
+    return model, {"train_time_s": out["train_time_s"], "final_loss": out["final_loss"], "cached": hit}
+
+
+def _error(metric, samples, target, reference, bins, bounds, seed):
+    if metric == "tv":
+        return tv_distance(samples, target, bins=bins, bounds=bounds)
+    return w1_distance(samples, reference, generator=as_generator(seed % 2**62))
+
+
+def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 2),
+                    metric: str = "tv", estimators: Sequence[str] = ("diffusion", "kde"),
+                    smoothness: float | None = None, n_eval: int = 20000, bins: int = 40,
+                    bounds=(-1.0, 1.0), sample_steps: int = 100, sample_method: str = "euler",
+                    t_min: float | Callable[[int], float] = 1e-3, cache: bool = True,
+                    progress: bool = True, callback=None, **train_kwargs) -> list[dict]:
+    """Error of each estimator against ``target`` for each sample size n and seed.
+
+    For each (n, seed) the same n training points are drawn exactly from ``target``; then
+
+    - ``"diffusion"``: a :class:`ScoreMLP` trained by DSM (``train_kwargs``: width, depth, steps,
+      batch_size, lr, t_max, time_sampling, ...), sampled with :func:`reverse_sde_sample`
+      (``sample_steps`` geometric steps, early stopping at ``t_min``, which may be a function of n);
+    - ``"kde"``: the Gaussian KDE with the minimax bandwidth :math:`h \\propto n^{-1/(2s+d)}`
+      (needs ``smoothness``);
+    - ``"empirical"``: the training points themselves (for ``metric="w1"``).
+
+    ``metric="tv"`` is :func:`tv_distance` of ``n_eval`` generated samples against exact cell
+    masses (d <= 2); ``"w1"`` is :func:`w1_distance` against ``n_eval`` fresh target samples.
+    Trained models and rows are cached on disk (:mod:`nnrep_lite.diffusion.cache`) keyed by
+    every parameter, so re-plotting never retrains. ``callback(row)`` is called per row.
+
+    Returns a list of rows (dicts) with keys estimator, n, seed, metric, error, train_time_s,
+    n_samples (training points used), n_eval, t_min, cached.
+    """
+    check_choice("metric", metric, METRICS)
+    for e in estimators:
+        check_choice("estimators", e, ESTIMATORS)
+    ns = [check_int("ns", n, low=2) for n in ns]
+    seeds = [check_int("seeds", s, low=0) for s in seeds]
+    n_eval = check_int("n_eval", n_eval, low=2)
+    if "kde" in estimators:
+        smoothness = check_real("smoothness", smoothness if smoothness is not None else float("nan"),
+                                low=0.0, low_open=True)
+    from tqdm.auto import tqdm
+
+    d = target.dim
+    if metric == "tv" and d > 2:
+        raise ValueError(f"metric='tv' is invalid for a target of dim {d}: must use 'w1' when d > 2")
+    tfp = fingerprint(target)
+    rows: list[dict] = []
+    jobs = [(n, s) for n in ns for s in seeds]
+    bar = tqdm(jobs, desc="rate experiment", disable=not progress)
+    for n, seed in bar:
+        bar.set_postfix(n=n, seed=seed)
+        data = target.sample(n, as_generator(_seed(seed, n, 1)))
+        ref = target.sample(n_eval, as_generator(_seed(seed, n, 2))) if metric == "w1" else None
+        tm = float(t_min(n)) if callable(t_min) else float(t_min)
+        for est in estimators:
+            params = {"target": tfp, "n": n, "seed": seed, "metric": metric, "est": est,
+                      "n_eval": n_eval, "bins": bins, "bounds": list(bounds), "t_min": tm,
+                      "smoothness": smoothness, "steps": sample_steps, "method": sample_method,
+                      "train": {**_TRAIN_DEFAULTS, **train_kwargs}}
+
+            def compute(est=est, data=data, ref=ref, n=n, seed=seed, tm=tm):
+                train_time = 0.0
+                gen = as_generator(_seed(seed, n, 3))
+                if est == "diffusion":
+                    model, info = train_diffusion_model(data, seed=_seed(seed, n, 4), cache=cache,
+                                                        **{**train_kwargs, "t_min": tm})
+                    train_time = info["train_time_s"]
+                    samples = reverse_sde_sample(model, n_eval, d, t_max=train_kwargs.get("t_max", 8.0),
+                                                 t_min=tm, steps=sample_steps, method=sample_method,
+                                                 generator=gen, device="cpu", dtype=torch.float32)
+                elif est == "kde":
+                    t0 = time.perf_counter()
+                    est_kde = kde(data, smoothness=smoothness)
+                    train_time = time.perf_counter() - t0
+                    samples = est_kde.sample(n_eval, gen)
+                else:
+                    samples = data
+                err = _error(metric, samples, target, ref, bins, bounds, _seed(seed, n, 5))
+                return {"error": err, "train_time_s": train_time}
+
+            out, hit = cached("rates", params, compute, enabled=cache)
+            row = {"estimator": est, "n": n, "seed": seed, "metric": metric, "error": out["error"],
+                   "train_time_s": out["train_time_s"], "n_samples": n, "n_eval": n_eval,
+                   "t_min": tm, "cached": hit}
+            rows.append(row)
+            if callback is not None:
+                callback(row)
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Group rows by estimator: ``{est: {"n": [...], "mean": [...], "std": [...], "errors": [[...]]}}``."""
+    out: dict = {}
+    for est in dict.fromkeys(r["estimator"] for r in rows):
+        sub = [r for r in rows if r["estimator"] == est]
+        ns = sorted({r["n"] for r in sub})
+        errs = [[r["error"] for r in sub if r["n"] == n] for n in ns]
+        out[est] = {"n": ns, "mean": [float(np.mean(e)) for e in errs],
+                    "std": [float(np.std(e, ddof=1)) if len(e) > 1 else 0.0 for e in errs],
+                    "errors": errs}
+    return out
+
+
+def fit_rate(ns, errors, *, level: float = 0.95) -> dict:
+    """Least-squares fit of :math:`\\log(\\text{error}) = a + b \\log n` over all (n, error) pairs
+    (repeat n for several seeds). Returns ``slope`` b, ``intercept`` a, ``stderr`` of b and the
+    ``level`` confidence interval ``ci = (low, high)`` from Student's t with N - 2 dof."""
+    from scipy import stats
+
+    x = np.log(np.asarray(ns, dtype=np.float64).reshape(-1))
+    y = np.asarray(errors, dtype=np.float64).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"errors with {y.size} values is invalid: must match ns ({x.size})")
+    if x.size < 3 or np.unique(x).size < 2:
+        raise ValueError(f"ns={list(np.asarray(ns).reshape(-1))} is invalid: need >= 3 points and >= 2 distinct n")
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise ValueError("errors is invalid: must be finite and > 0")
+    level = check_real("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    y = np.log(y)
+    xm = x.mean()
+    sxx = ((x - xm) ** 2).sum()
+    b = float(((x - xm) * (y - y.mean())).sum() / sxx)
+    a = float(y.mean() - b * xm)
+    resid = y - (a + b * x)
+    dof = x.size - 2
+    s2 = float((resid**2).sum() / dof) if dof > 0 else float("nan")
+    se = math.sqrt(s2 / sxx) if dof > 0 else float("nan")
+    q = float(stats.t.ppf(0.5 + level / 2, dof)) if dof > 0 else float("nan")
+    return {"slope": b, "intercept": a, "stderr": se, "ci": (b - q * se, b + q * se),
+            "level": level, "n_points": int(x.size)}
