@@ -105,7 +105,7 @@ def test_bin_masses_match_cdf_and_quadrature():
     edges = torch.linspace(-1, 1, 21, dtype=F64)
     for t in (0.0, 0.1):
         got = gm.bin_masses(edges, t)
-        ref = [integrate.quad(lambda y: gm.diffused_density(torch.tensor([[y]], dtype=F64), t).item(), a, b,
+        ref = [integrate.quad(lambda y, t=t: gm.diffused_density(torch.tensor([[y]], dtype=F64), t).item(), a, b,
                               epsabs=1e-13)[0] for a, b in zip(edges[:-1].tolist(), edges[1:].tolist())]
         np.testing.assert_allclose(got.numpy(), ref, rtol=1e-9, atol=1e-13)
 
