@@ -358,3 +358,33 @@ def test_other_bad_inputs():
         os1.one_step(X, y, W0.T, a, eta=1.0)
     with pytest.raises(ValueError, match="dtype"):
         os1.experiment(10, 5, 6, alpha=0.1, dtype=torch.float16)
+
+
+@pytest.mark.parametrize("psi2", [2.0, 0.5])
+def test_marchenko_pastur_density(psi2):
+    """Integrates to 1, E[s^2] = max(psi2, 1) (the Frobenius norm), and matches the sample CDF.
+
+    Eigenvalues of Wishart matrices are rigid (fluctuations O(1/d) in the bulk), so the empirical
+    CDF at d = 400 is within 0.02 of the limit.
+    """
+    edge = os1.bulk_edge(psi2)
+    mass = integrate.quad(lambda s: os1.mp_singular_density(np.array([s]), psi2)[0], 0, edge + 1,
+                          limit=200, points=[abs(1 - math.sqrt(psi2)), edge])[0]  # fmt: skip
+    m2 = integrate.quad(lambda s: s * s * os1.mp_singular_density(np.array([s]), psi2)[0], 0,
+                        edge + 1, limit=200, points=[abs(1 - math.sqrt(psi2)), edge])[0]  # fmt: skip
+    assert mass == pytest.approx(1.0, abs=1e-7)
+    assert m2 == pytest.approx(max(psi2, 1.0), rel=1e-7)
+    d = 400
+    W0, _, _ = os1.init_params(d, round(psi2 * d), generator=0, dtype=F64)
+    s = os1.singular_values(W0).numpy()
+    for q in (0.25, 0.5, 0.75):
+        x = np.quantile(s, q)
+        cdf = integrate.quad(lambda t: os1.mp_singular_density(np.array([t]), psi2)[0], 0, x,
+                             limit=200)[0]  # fmt: skip
+        assert cdf == pytest.approx(q, abs=0.02)
+
+
+def test_rank_one_curve_helper():
+    out = os1.rank_one_curve([64, 256], seeds=2)
+    assert out["errors"].shape == (2, 2) and out["slope"] < 0
+    np.testing.assert_allclose(out["mean"], out["errors"].mean(axis=1))

@@ -7,7 +7,7 @@ vector aligns with beta*, and ridge on the trained features beats the floor ||P_
 that CK, NTK and small-step trained CK cannot beat.
 """
 
-from .experiment import FEATURES, experiment, experiments, risk_curves
+from .experiment import FEATURES, experiment, experiments, rank_one_curve, risk_curves
 from .model import (
     init_params,
     negative_gradient,
@@ -24,6 +24,7 @@ from .theory import (
     bulk_edge,
     get_activation,
     hermite_coefficients,
+    mp_singular_density,
     nonlinear_energy,
     overlap_prediction,
     second_moment,
@@ -41,6 +42,7 @@ __all__ = [
     "get_activation",
     "hermite_coefficients",
     "init_params",
+    "mp_singular_density",
     "negative_gradient",
     "nonlinear_energy",
     "ntk_kernel",
@@ -48,6 +50,7 @@ __all__ = [
     "one_step",
     "operator_norm",
     "overlap_prediction",
+    "rank_one_curve",
     "rank_one_error",
     "rank_one_gradient",
     "ridge_risk",

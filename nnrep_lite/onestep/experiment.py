@@ -25,7 +25,7 @@ from .theory import (
     spike_theta,
 )
 
-__all__ = ["FEATURES", "experiment", "experiments", "risk_curves"]
+__all__ = ["FEATURES", "experiment", "experiments", "rank_one_curve", "risk_curves"]
 
 #: Feature maps: CK at W0, NTK at W0 (kernel form), CK at W1 after the step.
 FEATURES = ("ck", "ntk", "ck1")
@@ -248,3 +248,38 @@ def risk_curves(
         if callback is not None:
             callback({"index": j, "psi1": psi1_values[j], **out})
     return out
+
+
+def rank_one_curve(
+    ns: Sequence[int],
+    *,
+    psi1: float = 2.0,
+    psi2: float = 2.0,
+    seeds: int = 2,
+    noise: float = 0.1,
+    activation: str = "erf",
+    target: str = "erf",
+    dtype: torch.dtype = torch.float32,
+) -> dict:
+    """||G0 - A|| / ||G0|| against n in the proportional regime d = n/psi1, N = psi2 d.
+
+    Returns numpy arrays ``"n"``, ``"mean"``, ``"std"`` (over ``seeds`` draws, seeds 0..seeds-1)
+    and the fitted log-log ``"slope"`` (about -1/2: the log^2(n)/sqrt(n) bound of Prop. 2).
+    """
+    ns = [check_int("n", n, low=2) for n in ns]
+    seeds = check_int("seeds", seeds, low=1)
+    psi1 = check_real("psi1", psi1, low=0.0, low_open=True)
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    errs = np.zeros((len(ns), seeds))
+    for i, n in enumerate(ns):
+        d = max(1, round(n / psi1))
+        N = max(1, round(psi2 * d))
+        for s in range(seeds):
+            gen = as_generator(s)
+            W0, a, beta = init_params(d, N, generator=gen, dtype=dtype)
+            X, y, _ = sample_teacher(n, beta, target=target, noise=noise, generator=gen)
+            G0 = negative_gradient(X, y, W0, a, activation=activation)
+            errs[i, s] = rank_one_error(G0, X, y, a, activation=activation)
+    mean = errs.mean(axis=1)
+    slope = float(np.polyfit(np.log(ns), np.log(mean), 1)[0]) if len(ns) > 1 else float("nan")
+    return {"n": np.asarray(ns), "mean": mean, "std": errs.std(axis=1), "slope": slope, "errors": errs}

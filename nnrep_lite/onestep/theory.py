@@ -44,6 +44,7 @@ __all__ = [
     "spike_prediction",
     "overlap_prediction",
     "bulk_edge",
+    "mp_singular_density",
 ]
 
 # The Hermite-mix activation: c1 He1 + c2 He2/sqrt(2) + c3 He3/sqrt(6) (orthonormal Hermite
@@ -243,3 +244,22 @@ def overlap_prediction(
     direction = abs(mu1s) / math.sqrt(mu1s**2 + ey2 / psi1)
     cos2 = 1.0 - (psi2 + theta**2) / (theta**2 * (theta**2 + 1.0))
     return direction * math.sqrt(max(cos2, 0.0))
+
+
+def mp_singular_density(s, psi2: float):
+    """Marchenko-Pastur density of the nonzero singular values of W0 (d x N, entries N(0, 1/d)).
+
+    Support [|1 - sqrt(psi2)|, 1 + sqrt(psi2)], psi2 = N/d. With c = min(psi2, 1/psi2) and
+    x ~ MP(c) (density sqrt((b-x)(x-a)) / (2 pi c x) on [(1-sqrt c)^2, (1+sqrt c)^2]), the squared
+    singular values are psi2 x when psi2 >= 1 and x otherwise. ``s`` is a numpy array.
+    """
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    s = np.asarray(s, dtype=float)
+    c, scale = (1.0 / psi2, psi2) if psi2 >= 1 else (psi2, 1.0)
+    lo, hi = (1 - math.sqrt(c)) ** 2, (1 + math.sqrt(c)) ** 2
+    x = s**2 / scale
+    inside = (x > lo) & (x < hi)
+    dens = np.zeros_like(s)
+    xi = x[inside]
+    dens[inside] = np.sqrt((hi - xi) * (xi - lo)) / (2 * math.pi * c * xi) * 2 * s[inside] / scale
+    return dens

@@ -1,0 +1,215 @@
+"""Figures for notebook 06 (one gradient step): spectrum of W1, rank-one error, risk curves.
+
+Every builder returns a ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``); theory is
+drawn dashed and labelled with its formula, measurements solid or as markers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from ..onestep.theory import (
+    ACTIVATIONS,
+    bulk_edge,
+    hermite_coefficients,
+    mp_singular_density,
+    nonlinear_energy,
+)
+
+__all__ = [
+    "PALETTE",
+    "alpha_colors",
+    "spectrum_figure",
+    "spike_vs_alpha_figure",
+    "rank_one_figure",
+    "risk_figure",
+    "activation_figure",
+]
+
+#: Okabe-Ito colour-blind-safe palette.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+_LAYOUT = {"template": "plotly_white", "font": {"size": 16}, "width": 1000, "height": 520}
+
+
+def _fig(widget: bool, **layout) -> go.Figure:
+    fig = go.FigureWidget() if widget else go.Figure()
+    fig.update_layout(**{**_LAYOUT, **layout})
+    return fig
+
+
+def alpha_colors(k: int) -> list[str]:
+    """``k`` colours along the (colour-blind-safe, sequential) Viridis scale."""
+    if k == 1:
+        return [PALETTE[0]]
+    return sample_colorscale("Viridis", [0.9 * i / (k - 1) for i in range(k)])
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def spectrum_traces(result: dict, *, bins: int = 60) -> list[go.BaseTraceType]:
+    """Traces for :func:`spectrum_figure` (used to update a FigureWidget in place)."""
+    s = _to_numpy(result["singular_values"])
+    psi2 = result["psi2"]
+    edge = bulk_edge(psi2)
+    lo = abs(1 - math.sqrt(psi2))
+    grid = np.linspace(max(lo - 0.05, 0.0), edge + 0.05, 300)
+    top = max(float(s[0]), result["spike_prediction"]) * 1.05 + 0.1
+    ymax = float(np.max(mp_singular_density(grid, psi2))) * 1.3
+    pred = result["spike_prediction"]
+    return [
+        go.Histogram(
+            x=s, histnorm="probability density", nbinsx=bins, name="singular values of W₁",
+            marker_color=PALETTE[0], opacity=0.75, xbins={"start": 0.0, "end": top, "size": (edge + 0.2) / bins},
+        ),
+        go.Scatter(
+            x=grid, y=mp_singular_density(grid, psi2), mode="lines", name="Marchenko-Pastur (W₀)",
+            line={"color": PALETTE[7], "dash": "dash"},
+        ),
+        go.Scatter(
+            x=[edge, edge], y=[0, ymax], mode="lines", name=f"bulk edge 1+√ψ₂ = {edge:.2f}",
+            line={"color": PALETTE[2], "dash": "dash"},
+        ),
+        go.Scatter(
+            x=[pred, pred], y=[0, ymax], mode="lines",
+            name=f"BBP prediction √((1+θ²)(ψ₂+θ²))/θ = {pred:.2f}",
+            line={"color": PALETTE[1], "dash": "dash", "width": 3},
+        ),
+        go.Scatter(
+            x=[float(s[0])], y=[0.05 * ymax], mode="markers", name=f"measured s₁ = {float(s[0]):.2f}",
+            marker={"color": PALETTE[1], "size": 14, "symbol": "diamond"},
+        ),
+    ]  # fmt: skip
+
+
+def spectrum_title(result: dict) -> str:
+    return (
+        f"Spectrum of W₁ (α = {result['alpha']:.2f}, η = N^α = {result['eta']:.1f}): "
+        f"|⟨u₁, β*⟩| = {result['overlap']:.3f} (theory {result['overlap_prediction']:.3f})"
+    )
+
+
+def spectrum_figure(result: dict, *, bins: int = 60, widget: bool = False) -> go.Figure:
+    """Histogram of the singular values of W1 with the MP bulk, its edge and the predicted spike.
+
+    ``result`` is a dict from :func:`nnrep_lite.onestep.experiment`.
+    """
+    fig = _fig(
+        widget, title=spectrum_title(result), xaxis_title="singular value s",
+        yaxis_title="density", bargap=0.02, legend={"x": 0.55, "y": 0.98},
+    )  # fmt: skip
+    fig.add_traces(spectrum_traces(result, bins=bins))
+    return fig
+
+
+def spike_vs_alpha_figure(results: list[dict], *, widget: bool = False) -> go.Figure:
+    """Top singular value s1 and overlap |<u1, beta*>| against alpha, measured vs theory."""
+    from plotly.subplots import make_subplots
+
+    al = [r["alpha"] for r in results]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("top singular value s₁(W₁)", "overlap |⟨u₁, β*⟩|"))
+    if widget:
+        fig = go.FigureWidget(fig)
+    fig.update_layout(**_LAYOUT)
+    fig.add_trace(go.Scatter(x=al, y=[float(r["singular_values"][0]) for r in results],
+                             mode="markers", marker={"size": 11, "color": PALETTE[0]},
+                             name="measured s₁"), row=1, col=1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=al, y=[r["spike_prediction"] for r in results], mode="lines",
+                             line={"dash": "dash", "color": PALETTE[1]},
+                             name="BBP: √((1+θ²)(ψ₂+θ²))/θ"), row=1, col=1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=al, y=[r["bulk_edge"] for r in results], mode="lines",
+                             line={"dash": "dot", "color": PALETTE[2]}, name="bulk edge 1+√ψ₂"),
+                  row=1, col=1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=al, y=[r["overlap"] for r in results], mode="markers",
+                             marker={"size": 11, "color": PALETTE[0], "symbol": "square"},
+                             name="measured overlap"), row=1, col=2)  # fmt: skip
+    fig.add_trace(go.Scatter(x=al, y=[r["overlap_prediction"] for r in results], mode="lines",
+                             line={"dash": "dash", "color": PALETTE[3]},
+                             name="BBP overlap prediction"), row=1, col=2)  # fmt: skip
+    fig.update_yaxes(type="log", title_text="s₁", row=1, col=1)
+    fig.update_yaxes(title_text="|⟨u₁, β*⟩|", range=[0, 1], row=1, col=2)
+    fig.update_xaxes(title_text="α  (η = N^α)")
+    return fig
+
+
+def rank_one_figure(curve: dict, *, widget: bool = False) -> go.Figure:
+    """||G0 - A|| / ||G0|| against n on log-log with the log^2(n)/sqrt(n) reference.
+
+    ``curve`` from :func:`nnrep_lite.onestep.rank_one_curve`; the reference is scaled to pass
+    through the first measured point.
+    """
+    n = np.asarray(curve["n"], dtype=float)
+    mean, std = np.asarray(curve["mean"]), np.asarray(curve["std"])
+    ref = np.log(n) ** 2 / np.sqrt(n)
+    ref = ref * mean[0] / ref[0]
+    half = n**-0.5 * mean[0] / n[0] ** -0.5
+    fig = _fig(
+        widget, title=f"Rank-one approximation of the gradient (fitted slope {curve['slope']:.2f})",
+        xaxis_title="n (proportional: d = n/ψ₁, N = ψ₂ d)", yaxis_title="‖G₀ − A‖ / ‖G₀‖",
+        xaxis_type="log", yaxis_type="log",
+    )  # fmt: skip
+    fig.add_trace(go.Scatter(x=n, y=mean, error_y={"type": "data", "array": std}, mode="markers+lines",
+                             marker={"size": 10, "color": PALETTE[0]}, name="measured (mean ± std over seeds)"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=n, y=ref, mode="lines", line={"dash": "dash", "color": PALETTE[1]},
+                             name="C log²(n)/√n (bound)"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=n, y=half, mode="lines", line={"dash": "dot", "color": PALETTE[2]},
+                             name="C n^(-1/2)"))  # fmt: skip
+    return fig
+
+
+def risk_figure(curves: dict, *, widget: bool = False) -> go.Figure:
+    """Test risk against psi1 = n/d: trained CK for each alpha, CK and NTK at init, the floor.
+
+    ``curves`` from :func:`nnrep_lite.onestep.risk_curves`.
+    """
+    psi1 = np.asarray(curves["psi1"])
+    fig = _fig(
+        widget, title=f"Prediction risk after one step (d = {curves['d']}, N = {curves['N']}, one seed)",
+        xaxis_title="ψ₁ = n/d", yaxis_title="test risk E[(f̂ − f*)²]", yaxis_type="log",
+    )  # fmt: skip
+    if "ck1" in curves:
+        for k, (al, col) in enumerate(zip(curves["alphas"], alpha_colors(len(curves["alphas"])))):
+            fig.add_trace(go.Scatter(x=psi1, y=curves["ck1"][k], mode="lines+markers", line={"color": col},
+                                     name=f"trained CK, α = {al:.2f}"))  # fmt: skip
+    styles = {"ck": ("CK at init", PALETTE[1], "dashdot"), "ntk": ("NTK at init", PALETTE[3], "dashdot")}
+    for f, (label, col, dash) in styles.items():
+        if f in curves:
+            fig.add_trace(go.Scatter(x=psi1, y=curves[f], mode="lines+markers", name=label,
+                                     line={"color": col, "dash": dash, "width": 3}, marker={"symbol": "x"}))  # fmt: skip
+    floor = curves["floor"]
+    fig.add_trace(go.Scatter(x=[psi1.min(), psi1.max()], y=[floor, floor], mode="lines",
+                             line={"color": PALETTE[7], "dash": "dash"},
+                             name=f"floor ‖P_{{>1}} f*‖² = {floor:.4f}"))  # fmt: skip
+    return fig
+
+
+def activation_traces(activation: str, target: str) -> list[go.BaseTraceType]:
+    """sigma and sigma* on [-3, 3] with mu1, mu1* and the floor in the legend."""
+    import torch
+
+    z = torch.linspace(-3, 3, 241, dtype=torch.float64)
+    out = []
+    for role, name, col, dash in (("student σ", activation, PALETTE[0], "solid"),
+                                  ("teacher σ*", target, PALETTE[1], "dash")):  # fmt: skip
+        h = hermite_coefficients(name)
+        label = f"{role} = {name}: μ₁ = {h['mu1']:.3f}, ‖P_{{>1}}σ‖² = {h['mu2'] ** 2:.4f}"
+        out.append(go.Scatter(x=z.numpy(), y=ACTIVATIONS[name].fn(z).numpy(), mode="lines",
+                              line={"color": col, "dash": dash, "width": 3}, name=label))  # fmt: skip
+    return out
+
+
+def activation_figure(activation: str = "erf", target: str = "erf", *, widget: bool = False) -> go.Figure:
+    """The student and teacher activations with their mu1 and nonlinear energy (the floor)."""
+    fig = _fig(
+        widget, title=f"Activations: the floor for target {target} is ‖P_{{>1}} f*‖² = {nonlinear_energy(target):.4f}",
+        xaxis_title="z", yaxis_title="σ(z)", legend={"x": 0.01, "y": 0.99}, height=440,
+    )  # fmt: skip
+    fig.add_traces(activation_traces(activation, target))
+    return fig
