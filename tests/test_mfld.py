@@ -20,6 +20,8 @@ from nnrep_lite.mfld import (
     MMDDensity,
     Quadratic,
     Regression,
+    ReplicatedRegression,
+    batch_size_experiment,
     chaos_w2,
     fit_slope,
     free_energy,
@@ -407,10 +409,37 @@ def test_fit_slope_recovers_power_law():
 
 
 def test_particle_number_error_decreases_like_one_over_n():
-    """The 1/N term on a tiny regression: the slope is measured (3 seeds), band [-1.5, -0.5]."""
+    """The 1/N term on a tiny regression: the slope is measured (4 replicas), band [-1.5, -0.5]."""
     z, y = make_regression(32, 1, generator=0)
     obj = Regression(z, y, lambda1=0.01)
-    out = particle_number_experiment(obj, [8, 32, 128], seeds=(0, 1, 2), eta=0.2, lambda2=0.002,
+    out = particle_number_experiment(obj, [8, 32, 128], replicas=4, eta=0.2, lambda2=0.002,
                                      steps=600, every=5, n_ref=1024)
     assert -1.5 <= out["fit"]["slope"] <= -0.5
     assert out["error"][0] > out["error"][-1]
+
+
+def test_replicated_regression_equals_independent_copies():
+    z, y = make_regression(12, 2, generator=0)
+    obj = Regression(z, y, lambda1=0.02)
+    rep = ReplicatedRegression(obj, 3)
+    x = torch.randn(15, 4, generator=gen(1), dtype=F64)
+    parts = x.reshape(3, 5, 4)
+    for batch in (None, torch.tensor([1, 4, 7])):
+        want = torch.cat([obj.first_variation_grad(p, batch) for p in parts])
+        torch.testing.assert_close(rep.first_variation_grad(x, batch), want, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(rep.replica_values(x), torch.stack([obj.value(p) for p in parts]))
+    torch.testing.assert_close(rep.value(x), rep.replica_values(x).mean())
+    with pytest.raises(ValueError, match="replicas"):
+        rep.first_variation_grad(x[:14])
+
+
+def test_sg_excess_decreases_with_batch_size():
+    """Common random numbers (batches have their own stream): SG vs full at the same noise."""
+    z, y = make_regression(32, 1, generator=0, noise=0.2)
+    obj = Regression(z, y, lambda1=0.01)
+    out = batch_size_experiment(obj, [1, 8, 32], n_particles=32, replicas=3, eta=0.2,
+                                lambda2=0.002, steps=300, svrg=True)
+    assert out["sg"][-1] == 0.0 and out["svrg"][-1] == 0.0
+    assert out["sg"][0] > out["sg"][1] > 0
+    assert out["sg"][0] > 3 * out["sg_sem"][0]
+    assert out["sg_cost"][0] == pytest.approx(1 / 32)

@@ -24,13 +24,14 @@ from .experiments import (
 from .ksd import GaussianMixtureTarget, KSDVariational, LogisticPosterior
 from .langevin import mfld, svrg_gradient
 from .models import MeanFieldNet, make_regression
-from .objectives import MMDDensity, Objective, Quadratic, Regression
+from .objectives import MMDDensity, Objective, Quadratic, Regression, ReplicatedRegression
 
 __all__ = [
     "MeanFieldNet",
     "make_regression",
     "Objective",
     "Regression",
+    "ReplicatedRegression",
     "MMDDensity",
     "KSDVariational",
     "GaussianMixtureTarget",

@@ -19,9 +19,8 @@ import numpy as np
 import torch
 
 from .._utils import as_generator, check_int, check_real
-from .diagnostics import prediction_error
 from .langevin import mfld
-from .objectives import Quadratic, Regression
+from .objectives import Quadratic, Regression, ReplicatedRegression
 
 
 def fit_slope(xs, ys) -> dict:
@@ -129,11 +128,50 @@ def reference_prediction(objective: Regression, *, n_particles, eta, lambda2, st
             "particles": x, "history": hist}
 
 
+def _replicated_run(objective, n_particles, replicas, *, seed, eta, lambda2, steps, tail, every,
+                    f_ref=None, init_scale=1.0, dtype=torch.float64, **kw):
+    """``replicas`` independent runs of ``n_particles`` in one vectorised loop; tail means
+    (over the last ``tail`` of the run, sampled every ``every`` steps) of each replica's ``F`` and,
+    when ``f_ref`` is given, of its squared prediction error, plus the error curves over time."""
+    rep = ReplicatedRegression(objective, replicas)
+    gen = as_generator(seed)
+    x0 = objective.model.init_particles(n_particles * replicas, objective.input_dim,
+                                        scale=init_scale, generator=gen, dtype=dtype)
+    start = _tail_start(steps, tail)
+    acc = {"F": torch.zeros(replicas, dtype=dtype), "err": torch.zeros(replicas, dtype=dtype), "m": 0}
+    times, curves = [], []
+
+    def cb(info):
+        x = info["particles"]
+        if f_ref is not None:
+            d = rep.predict(x) - f_ref.to(x)
+            err = (d * d).mean(1)
+            times.append(info["step"])
+            curves.append(err)
+        if info["step"] > start:
+            acc["F"] += rep.replica_values(x)
+            if f_ref is not None:
+                acc["err"] += err
+            acc["m"] += 1
+
+    _, hist = mfld(rep, x0, eta=eta, lambda2=lambda2, steps=steps, generator=gen, callback=cb,
+                   callback_every=every, progress=False, record_every=every, **kw)
+    m = max(acc["m"], 1)
+    return {"F": (acc["F"] / m).numpy(), "error": (acc["err"] / m).numpy(), "times": np.asarray(times),
+            "curves": torch.stack(curves, 1).numpy() if curves else None, "history": hist}
+
+
+def _mean_sem(v):
+    v = np.asarray(v, float)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
 def particle_number_experiment(
     objective: Regression,
     ns,
     *,
-    seeds=(0, 1, 2),
+    replicas: int = 4,
+    seed: int = 0,
     eta: float,
     lambda2: float,
     steps: int,
@@ -148,45 +186,31 @@ def particle_number_experiment(
     """The 1/N term: stationary ``E||f_{mu_N} - f_{mu*}||^2`` against ``N``.
 
     ``f_{mu*}`` from :func:`reference_prediction` with ``n_ref`` particles (seed 10^6). For each
-    ``N`` and seed, the squared prediction error is recorded every ``every`` steps (its curve over
-    time) and averaged over the last ``tail`` fraction of the run (time-averaging cuts the
-    variance); ``F`` is averaged likewise (the plateau). ``fit`` is the log-log slope of the
-    seed-mean error against ``N`` (theory: -1).
+    ``N``, ``replicas`` independent runs (one vectorised loop, seed ``seed + N``) record the
+    squared prediction error every ``every`` steps (its curve over time) and average it over the
+    last ``tail`` fraction of the run (time-averaging cuts the variance); ``F`` likewise (the
+    plateau). ``fit`` is the log-log slope of the replica-mean error against ``N`` (theory: -1).
     """
     ref = reference_prediction(objective, n_particles=n_ref, eta=eta, lambda2=lambda2,
                                steps=ref_steps or steps, tail=tail, every=every,
                                init_scale=init_scale, generator=10**6, dtype=dtype)
     f_ref = ref["f_ref"]
-    start = _tail_start(steps, tail)
-    rows, curves = [], {}
+    out = {"ns": list(ns), "error": [], "error_sem": [], "F_plateau": [], "F_plateau_sem": [],
+           "curves": {}, "reference": ref}
     for n_part in ns:
-        for seed in seeds:
-            gen = as_generator(seed)
-            x0 = objective.model.init_particles(n_part, objective.input_dim, scale=init_scale,
-                                                generator=gen, dtype=dtype)
-            curve_t, curve_e = [], []
-
-            def cb(info, curve_t=curve_t, curve_e=curve_e):
-                curve_t.append(info["step"])
-                curve_e.append(prediction_error(objective, info["particles"], f_ref))
-
-            _, hist = mfld(objective, x0, eta=eta, lambda2=lambda2, steps=steps, generator=gen,
-                           callback=cb, callback_every=every, progress=False)
-            t = np.asarray(curve_t)
-            e = np.asarray(curve_e)
-            rows.append({"N": n_part, "seed": seed, "error": float(e[t > start].mean()),
-                         "F_plateau": float(np.mean(hist["F"][start:]))})
-            curves[(n_part, seed)] = (t, e)
-            if callback is not None:
-                callback(rows[-1])
-    ns = list(ns)
-    mean_err = [float(np.mean([r["error"] for r in rows if r["N"] == m])) for m in ns]
-    sem_err = [float(np.std([r["error"] for r in rows if r["N"] == m]) / math.sqrt(len(seeds))) for m in ns]
-    mean_f = [float(np.mean([r["F_plateau"] for r in rows if r["N"] == m])) for m in ns]
-    sem_f = [float(np.std([r["F_plateau"] for r in rows if r["N"] == m]) / math.sqrt(len(seeds))) for m in ns]
-    return {"ns": ns, "rows": rows, "curves": curves, "error": mean_err, "error_sem": sem_err,
-            "F_plateau": mean_f, "F_plateau_sem": sem_f, "fit": fit_slope(ns, mean_err),
-            "reference": ref, "tail_start": start}
+        r = _replicated_run(objective, n_part, replicas, seed=seed + n_part, eta=eta, lambda2=lambda2,
+                            steps=steps, tail=tail, every=every, f_ref=f_ref,
+                            init_scale=init_scale, dtype=dtype)
+        for key, vals in (("error", r["error"]), ("F_plateau", r["F"])):
+            mean, sem = _mean_sem(vals)
+            out[key].append(mean)
+            out[key + "_sem"].append(sem)
+        out["curves"][n_part] = (r["times"], r["curves"])
+        if callback is not None:
+            callback({"N": n_part, "error": out["error"][-1], "F_plateau": out["F_plateau"][-1]})
+    out["fit"] = fit_slope(out["ns"], out["error"])
+    out["tail_start"] = _tail_start(steps, tail)
+    return out
 
 
 def batch_size_experiment(
@@ -194,43 +218,39 @@ def batch_size_experiment(
     batch_sizes,
     *,
     n_particles: int,
-    seeds=(0, 1),
+    replicas: int = 4,
+    seed: int = 0,
     eta: float,
     lambda2: float,
     steps: int,
     tail: float = 0.5,
+    every: int = 5,
     svrg: bool = True,
     init_scale: float = 1.0,
     dtype=torch.float64,
 ) -> dict:
     """The stochastic-gradient term: stationary excess of ``F`` (tail mean over the last
-    ``tail`` of the run, averaged over seeds) of SG-MFLD with batch ``B`` over the
-    full-gradient run with the same seeds, and the same for SVRG-MFLD. ``cost`` is the
-    gradient cost per step (full-data gradients), so SG and SVRG compare at equal cost."""
+    ``tail`` of the run) of SG-MFLD with batch ``B`` over full-gradient MFLD started from the
+    same particles, averaged over ``replicas`` (which share each step's batch draw), and the
+    same for SVRG-MFLD. ``cost`` is the gradient cost per step in full-data gradients, so SG
+    and SVRG compare at equal cost. Theory shape of the term: ``(n - B) / (B (n - 1))``."""
     n = objective.n_data
-    start = _tail_start(steps, tail)
-
-    def plateau(bs, vr):
-        vals, cost = [], 0.0
-        for seed in seeds:
-            gen = as_generator(seed)
-            x0 = objective.model.init_particles(n_particles, objective.input_dim, scale=init_scale,
-                                                generator=gen, dtype=dtype)
-            _, h = mfld(objective, x0, eta=eta, lambda2=lambda2, steps=steps, batch_size=bs,
-                        variance_reduction=vr, generator=gen, progress=False)
-            vals.append(np.mean(h["F"][start:]))
-            cost = h["grad_evals"][-1] / steps
-        return np.asarray(vals), cost
-
-    full, _ = plateau(None, None)
+    kw = dict(seed=seed, eta=eta, lambda2=lambda2, steps=steps, tail=tail, every=every,
+              init_scale=init_scale, dtype=dtype)
+    full = _replicated_run(objective, n_particles, replicas, **kw)["F"]
     out = {"batch_sizes": list(batch_sizes), "n": n, "full_plateau": float(full.mean()),
            "sg": [], "sg_sem": [], "sg_cost": [], "svrg": [], "svrg_sem": [], "svrg_cost": []}
     for b in batch_sizes:
         for name, vr in (("sg", None), ("svrg", "svrg")) if svrg else (("sg", None),):
-            vals, cost = plateau(b, vr)
-            d = vals - full
-            out[name].append(float(d.mean()))
-            out[name + "_sem"].append(float(d.std() / math.sqrt(len(seeds))))
-            out[name + "_cost"].append(cost)
+            if b >= n:  # B = n: both estimators are the full gradient, the same trajectory
+                out[name].append(0.0)
+                out[name + "_sem"].append(0.0)
+                out[name + "_cost"].append(1.0)
+                continue
+            r = _replicated_run(objective, n_particles, replicas, batch_size=b, variance_reduction=vr, **kw)
+            mean, sem = _mean_sem(r["F"] - full)
+            out[name].append(mean)
+            out[name + "_sem"].append(sem)
+            out[name + "_cost"].append(r["history"]["grad_evals_total"] / steps)
     out["theory_shape"] = [(n - b) / (b * (n - 1)) for b in batch_sizes]
     return out

@@ -111,6 +111,10 @@ def mfld(
         raise ValueError(f"svrg_period={svrg_period} is invalid: only used with variance_reduction='svrg'")
 
     gen = as_generator(generator, device=x.device if x.device.type != "mps" else "cpu")
+    # batches come from their own stream, seeded from ``gen``: runs that differ only in the
+    # batch size share their Langevin noise (common random numbers for SG-vs-full comparisons)
+    batch_gen = torch.Generator(device=gen.device if gen is not None else "cpu")
+    batch_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen, device=batch_gen.device)))
     noise_scale = math.sqrt(2.0 * lambda2 * eta)
     hist = {"step": [], "F": [], "time": [], "grad_evals": []}
     if free_energy_every:
@@ -158,7 +162,7 @@ def mfld(
                 f_now, grad = objective._value_and_grad(x, None)
                 grad_evals += 1.0
             else:
-                batch = _draw_batch(n, batch_size, gen, x.device)
+                batch = _draw_batch(n, batch_size, batch_gen, x.device)
                 if variance_reduction == "svrg":
                     if k % svrg_period == 0:
                         anchor = x.clone()
@@ -200,5 +204,6 @@ def mfld(
     if steps % callback_every:
         emit(steps, f_now)
     hist["wall_time"] = time.perf_counter() - t0
+    hist["grad_evals_total"] = grad_evals
     hist.update(eta=eta, lambda2=lambda2, batch_size=batch_size, variance_reduction=variance_reduction)
     return x, hist

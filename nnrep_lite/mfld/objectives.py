@@ -274,3 +274,70 @@ class MMDDensity(Objective):
         if self.lambda1:
             grad.add_(particles, alpha=2.0 * self.lambda1)
         return value, grad
+
+
+class ReplicatedRegression(Objective):
+    """``R`` independent copies of a tanh :class:`Regression`, each with its own ``N`` particles,
+    advanced by one vectorised loop: particles ``(R * N, D)`` (replica ``r`` owns rows
+    ``r N .. (r+1) N - 1``). The copies never interact (each has its own ``mu_N``), so one
+    :func:`~nnrep_lite.mfld.mfld` call runs ``R`` independent MFLD runs (used for seed averages).
+    ``value`` is the mean of the ``R`` objectives; :meth:`replica_values` gives each one.
+    """
+
+    def __init__(self, base: Regression, replicas: int):
+        from .._utils import check_int
+
+        if not isinstance(base, Regression) or base.model.activation != "tanh":
+            raise TypeError(f"base={base!r} is invalid: must be a tanh Regression")
+        self.base = base
+        self.replicas = check_int("replicas", replicas, low=1)
+        self.dim, self.n_data, self.lambda1 = base.dim, base.n_data, base.lambda1
+        self.model, self.input_dim = base.model, base.input_dim
+
+    def _split(self, particles):
+        if particles.shape[0] % self.replicas:
+            raise ValueError(
+                f"particles.shape={tuple(particles.shape)} is invalid: rows must be a multiple of "
+                f"replicas={self.replicas}"
+            )
+        return particles.reshape(self.replicas, -1, particles.shape[1])
+
+    def predict(self, particles, z=None):
+        """``f_{mu_N^r}`` for each replica, shape ``(R, n)``."""
+        return torch.stack([self.base.predict(p, z) for p in self._split(particles)])
+
+    def replica_values(self, particles):
+        return torch.stack([self.base.value(p) for p in self._split(particles)])
+
+    def first_variation(self, particles, x):  # pragma: no cover - not defined for replicas
+        raise TypeError("first_variation is not defined for replicated runs: use one replica")
+
+    def _value_and_grad(self, particles, batch, need_grad=True):
+        base = self.base
+        zaug, y = base.zaug.to(particles), base.y.to(particles)
+        if batch is not None:
+            zaug, y = zaug[batch], y[batch]
+        p = self._split(particles)  # (R, N, D)
+        r_, n_part, dim = p.shape
+        m = zaug.shape[0]
+        a = torch.tanh(p[:, :, 0])  # (R, N)
+        zt = zaug[:, :-1].T.expand(r_, -1, -1)  # (R, d, m)
+        sig = torch.baddbmm(p[:, :, -1:], p[:, :, 1:-1], zt, beta=2.0, alpha=2.0).sigmoid_()
+        res = torch.bmm(a[:, None, :], sig)[:, 0].mul_(2.0 / n_part)
+        res.sub_(a.sum(1, keepdim=True) / n_part).sub_(y)  # (R, m)
+        value = None
+        if batch is None:
+            reg = (p * p).sum(2).mean(1)
+            value = (0.5 * (res * res).sum(1) / m + self.lambda1 * reg).mean()
+        if not need_grad:
+            return value, None
+        grad = torch.empty_like(p)
+        sr = torch.bmm(sig, res[:, :, None])[:, :, 0]  # (R, N)
+        grad[:, :, 0] = (1.0 - a * a) * (2.0 * sr - res.sum(1, keepdim=True)) / m
+        torch.addcmul(sig, sig, sig, value=-1.0, out=sig)
+        rzt = (res[:, :, None] * zaug).transpose(1, 2)  # (R, d + 1, m)
+        grad[:, :, 1:] = torch.bmm(rzt, sig.transpose(1, 2)).transpose(1, 2) * (a[:, :, None] * (4.0 / m))
+        grad = grad.reshape(r_ * n_part, dim)
+        if self.lambda1:
+            grad.add_(particles, alpha=2.0 * self.lambda1)
+        return value, grad
