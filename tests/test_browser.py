@@ -1,0 +1,333 @@
+"""Widgets in a real browser: Debian chromium driven by Playwright against JupyterLab and voila.
+
+Each test starts its own server on 127.0.0.1 with a random free port and a random token
+(``NNREP_PROFILE=ci`` in its environment), opens a notebook, runs it, moves a slider by
+typing into its readout, and checks that the plotly figure next to the slider changed and
+that no cell shows an error. Screenshots go to ``build/browser/``. Servers are always shut
+down (their whole process group), also when a test fails. Never downloads a browser:
+``scripts/ensure_browser.sh`` (run by ``make test``) apt-installs Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from nnrep_lite import cli
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+SHOTS = ROOT / "build" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+# (notebook, label text of the slider to move, value to type); the plot checked is the
+# one in the same output as that slider.
+LAB_CASES = [
+    pytest.param(DATA / "widget_demo.ipynb", "frequency f", "4.2", id="widget_demo"),
+    pytest.param(ROOT / "notebooks" / "03_besov_bspline.ipynb", None, None, id="03_besov_bspline"),
+    pytest.param(ROOT / "notebooks" / "06_one_step_spike.ipynb", None, None, id="06_one_step_spike"),
+]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"{CHROMIUM} not found: run `bash scripts/ensure_browser.sh` (make test does) to install "
+        "Debian's chromium",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _token() -> str:
+    import secrets
+
+    return secrets.token_hex(24)
+
+
+@contextmanager
+def _server(cmd, *, cwd, env, probe_url, name, timeout=90):
+    """Start a server in its own process group; always stop it (TERM, then KILL)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log_path = SHOTS / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"{name} exited with {proc.returncode}: see {log_path}")
+                try:
+                    with urllib.request.urlopen(probe_url, timeout=2):
+                        break
+                except urllib.error.HTTPError:
+                    break  # answering (a 403 without the token is still a live server)
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{name} did not answer in {timeout} s: see {log_path}")
+                time.sleep(0.3)
+            yield proc
+        finally:
+            for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+
+
+def _server_env(tmp: Path) -> dict:
+    env = dict(os.environ)
+    env.update(
+        NNREP_PROFILE="ci",
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One JupyterLab for the module; notebooks are copied into its root."""
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "root"
+    root.mkdir()
+    port, token = _free_port(), _token()
+    cmd = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    base = f"http://127.0.0.1:{port}"
+    with _server(cmd, cwd=root, env=_server_env(tmp), name="jupyterlab",
+                 probe_url=f"{base}/api/status?token={token}"):
+        yield {"base": base, "token": token, "root": root}
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+_PLOTS_NEAR = """(el) => {
+  const area = el.closest('.jp-OutputArea-output') || el.closest('.jp-OutputArea') || document;
+  return Array.from(area.querySelectorAll('.js-plotly-plot')).map(
+      (p) => JSON.stringify((p.data || []).map((t) => ({x: t.x, y: t.y, z: t.z}))));
+}"""
+
+
+def _slider(page, label: str | None):
+    sliders = page.locator(".widget-slider")
+    if label is not None:
+        sliders = sliders.filter(has=page.locator(".widget-label", has_text=label))
+    return sliders.first
+
+
+def _move_slider_and_check_plot(page, label, value, shot_name):
+    slider = _slider(page, label)
+    slider.wait_for(state="visible", timeout=60_000)
+    slider.scroll_into_view_if_needed()
+    handle = slider.element_handle()
+    page.wait_for_function(f"(el) => ({_PLOTS_NEAR})(el).length > 0", arg=handle, timeout=60_000)
+    before = handle.evaluate(_PLOTS_NEAR)
+    readout = slider.locator(".widget-readout")
+    old_text = readout.inner_text().strip()
+    if value is None:  # a real notebook's slider: pick a value inside its range
+        value = _other_value(slider, old_text)
+    readout.click()
+    readout.fill(str(value))
+    readout.press("Enter")
+    page.wait_for_function(
+        f"([el, before]) => JSON.stringify(({_PLOTS_NEAR})(el)) !== JSON.stringify(before)",
+        arg=[handle, before], timeout=60_000,
+    )
+    after = handle.evaluate(_PLOTS_NEAR)
+    assert after != before
+    assert readout.inner_text().strip() != old_text
+    _shot(page, shot_name)
+    return before, after
+
+
+def _other_value(slider, old_text: str) -> str:
+    """A value different from the current one, inside the slider's range (from its aria attrs)."""
+    handle = slider.locator("[role=slider]").first
+    lo = float(handle.get_attribute("aria-valuemin"))
+    hi = float(handle.get_attribute("aria-valuemax"))
+    try:
+        cur = float(old_text)
+    except ValueError:
+        cur = lo
+    target = lo + 0.75 * (hi - lo)
+    if abs(target - cur) < 1e-9 * max(1.0, abs(hi - lo)):
+        target = lo + 0.25 * (hi - lo)
+    if float(int(lo)) == lo and float(int(hi)) == hi and "." not in old_text:
+        target = round(target)
+    return f"{target:g}"
+
+
+_LAB_STATE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!w || !w.content || !w.sessionContext || !w.sessionContext.session) return null;
+  const cells = w.content.widgets.filter((c) => c.model.type === 'code');
+  const kernel = w.sessionContext.session.kernel;
+  return {
+    status: kernel ? kernel.status : 'none',
+    pending: cells.filter((c) => c.model.executionCount === null).length,
+    running: cells.filter((c) => (c.promptNode && c.promptNode.textContent || '').includes('*')).length,
+    errors: cells.flatMap((c) => c.model.outputs.toJSON().filter((o) => o.output_type === 'error')
+        .map((o) => o.ename + ': ' + o.evalue)),
+  };
+}"""
+
+
+def _wait_idle(page, timeout_s: float) -> None:
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#jp-main-statusbar');"
+        " return s && /Idle/.test(s.textContent); }",
+        timeout=timeout_s * 1000,
+    )
+
+
+@pytest.mark.parametrize(("notebook", "label", "value"), LAB_CASES)
+def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
+    if not notebook.exists():
+        pytest.skip(f"{notebook.relative_to(ROOT)} does not exist yet")
+    shutil.copy(notebook, lab["root"] / notebook.name)
+    page = browser.new_page()
+    page_errors = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    name = f"lab-{notebook.stem}"
+    try:
+        page.goto(f"{lab['base']}/lab/tree/{notebook.name}?token={lab['token']}")
+        page.wait_for_selector(".jp-Notebook", timeout=90_000)
+        page.wait_for_function(f"() => ({_LAB_STATE})() !== null", timeout=90_000)
+        _wait_idle(page, 90)  # kernel started
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            f"() => {{ const s = ({_LAB_STATE})(); return s && s.status === 'idle' && "
+            "(s.pending === 0 || s.errors.length > 0) && s.running === 0; }",
+            timeout=150_000, polling=500,
+        )
+        state = page.evaluate(_LAB_STATE)
+        assert state["errors"] == [], f"cells raised: {state['errors']}"
+        _shot(page, f"{name}-ran")
+        _move_slider_and_check_plot(page, label, value, f"{name}-moved")
+        _wait_idle(page, 60)
+        state = page.evaluate(_LAB_STATE)
+        assert state["errors"] == [], f"cells raised: {state['errors']}"
+        assert page.locator(".jp-OutputArea-output:has-text('Traceback')").count() == 0
+        assert not page_errors, page_errors
+    except Exception:
+        with_shot = SHOTS / f"{name}-failure.png"
+        page.screenshot(path=str(with_shot), full_page=True)
+        raise
+    finally:
+        # shut the kernel down so the module's server stays light
+        page.evaluate("window.jupyterapp && window.jupyterapp.commands.execute("
+                      "'kernelmenu:shutdown', {activate: false}).catch(() => {})")
+        page.close()
+
+
+def test_widget_notebook_in_voila(browser, tmp_path):
+    notebook = DATA / "widget_demo.ipynb"
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(notebook, root / notebook.name)
+    port, token = _free_port(), _token()
+    cmd = cli.present_command(notebook.name, port=port, token=token, show_tracebacks=True)
+    base = f"http://127.0.0.1:{port}"
+    with _server(cmd, cwd=root, env=_server_env(tmp_path), name="voila",
+                 probe_url=f"{base}/voila/static/"):
+        # auth stays on: without the token voila redirects to its login page
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        assert resp.status == 302 and "login" in resp.getheader("Location", "")
+        conn.close()
+        page = browser.new_page()
+        page_errors = []
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        try:
+            page.goto(f"{base}/?token={token}", timeout=120_000)
+            page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+            _shot(page, "voila-widget_demo-loaded")
+            _move_slider_and_check_plot(page, "frequency f", "4.2", "voila-widget_demo-moved")
+            text = page.inner_text("body")
+            assert "Traceback" not in text and "There was an error" not in text
+            assert page.locator("pre:has-text('Error')").count() == 0
+            assert not page_errors, page_errors
+        except Exception:
+            page.screenshot(path=str(SHOTS / "voila-widget_demo-failure.png"), full_page=True)
+            raise
+        finally:
+            page.close()
+
+
+def test_static_report_page_is_interactive_offline(browser, tmp_path):
+    """A report page renders its plotly figure from the local plotly.min.js (no kernel, no CDN)."""
+    site = tmp_path / "site"
+    entries = cli.build_report([DATA / "widget_demo.ipynb"], site, tmp_path / "nbs",
+                               profile="ci", log=lambda s: None)
+    assert entries[0]["status"] == "ok", entries
+    page = browser.new_page()
+    try:
+        page.route("http*://**", lambda route: route.abort())  # offline: only file:// loads
+        page.goto((site / "widget_demo.html").as_uri())
+        page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+        data = json.loads(page.evaluate(
+            "() => JSON.stringify(Array.from(document.querySelector('.js-plotly-plot').data[0].y))"))
+        assert len(data) == 50
+        _shot(page, "report-widget_demo")
+    finally:
+        page.close()
