@@ -22,7 +22,7 @@ from .experiments import (
     reference_prediction,
 )
 from .ksd import GaussianMixtureTarget, KSDVariational, LogisticPosterior
-from .langevin import mfld, svrg_gradient
+from .langevin import annealed_mfld, mfld, svrg_gradient
 from .models import MeanFieldNet, make_regression
 from .objectives import MMDDensity, Objective, Quadratic, Regression, ReplicatedRegression
 
@@ -38,6 +38,7 @@ __all__ = [
     "LogisticPosterior",
     "Quadratic",
     "mfld",
+    "annealed_mfld",
     "svrg_gradient",
     "knn_entropy",
     "free_energy",

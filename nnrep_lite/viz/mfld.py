@@ -1,0 +1,198 @@
+"""Plotly figures for mean-field Langevin dynamics (notebooks 04 and 05).
+
+Builders return ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``) and move tensors
+to CPU themselves. Okabe-Ito colours; theory as dashed lines labelled with the formula.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+LAYOUT = dict(template="plotly_white", font=dict(size=15), width=640, height=420,
+              margin=dict(l=70, r=20, t=50, b=60), legend=dict(bgcolor="rgba(255,255,255,0.6)"))
+
+
+def _np(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def _fig(widget: bool, **layout) -> go.Figure:
+    fig = go.FigureWidget() if widget else go.Figure()
+    fig.update_layout(**{**LAYOUT, **layout})
+    return fig
+
+
+# ------------------------------------------------------------------ live training
+
+
+def particles_figure(particles=None, *, widget=False, title="particles (w, b), colour tanh(r)"):
+    """Scatter of the inner weights ``(w_1, b)`` of regression particles, coloured by ``tanh r``."""
+    fig = _fig(widget, title=title, xaxis_title=r"$w$", yaxis_title=r"$b$")
+    fig.add_scatter(x=[], y=[], mode="markers", name="particles",
+                    marker=dict(size=5, color=[], colorscale="RdBu", cmin=-1, cmax=1,
+                                colorbar=dict(title="tanh r"), opacity=0.7))
+    if particles is not None:
+        update_particles(fig, particles)
+    return fig
+
+
+def update_particles(fig, particles):
+    x = _np(particles)
+    fig.data[0].x, fig.data[0].y, fig.data[0].marker.color = x[:, 1], x[:, -1], np.tanh(x[:, 0])
+
+
+def objective_figure(*, widget=False):
+    """``F(mu_k)`` against the step ``k`` on a log scale (linear convergence = a straight line
+    down to the plateau)."""
+    fig = _fig(widget, title=r"objective $F(\mu_k)$", xaxis_title=r"step $k$",
+               yaxis_title=r"$F(\mu_k)$", yaxis_type="log")
+    fig.add_scatter(x=[], y=[], mode="lines", name="F", line=dict(color=PALETTE[0]))
+    return fig
+
+
+def update_objective(fig, history, trace=0):
+    fig.data[trace].x, fig.data[trace].y = history["step"][: len(history["F"])], history["F"]
+
+
+def fit_figure(z, y, *, widget=False):
+    """Data ``(z_j, y_j)`` (1-D inputs, drawn sorted by z) and a line for ``f_{mu_N}`` on
+    ``sorted_inputs(z)`` (update with :func:`update_fit`)."""
+    z, y = _np(z).reshape(len(y), -1)[:, 0], _np(y)
+    order = np.argsort(z)
+    fig = _fig(widget, title=r"fit $f_{\mu_N}(z)$", xaxis_title=r"$z$", yaxis_title=r"$y$")
+    fig.add_scatter(x=z[order], y=y[order], mode="markers", name="data", marker=dict(color=PALETTE[7], size=5))
+    fig.add_scatter(x=z[order], y=np.zeros_like(z), mode="lines", name="f_μN", line=dict(color=PALETTE[3], width=3))
+    return fig
+
+
+def sorted_inputs(z):
+    """1-D inputs sorted (the x-coordinates of :func:`fit_figure`'s line), shape ``(n, 1)``."""
+    z = z if isinstance(z, torch.Tensor) else torch.as_tensor(z)
+    z = z.reshape(z.shape[0], -1)
+    return z[torch.argsort(z[:, 0])]
+
+
+def update_fit(fig, f_sorted):
+    fig.data[1].y = _np(f_sorted)
+
+
+# ------------------------------------------------------------------ error decomposition
+
+
+def eta_bias_figure(result, *, widget=False):
+    """Stationary variance bias against eta (log-log): simulation with error bars, exact dashed."""
+    eta = np.asarray(result["eta"])
+    fig = _fig(widget, title=r"time discretization: $\mathrm{Var}_\eta - \lambda_2/(2\lambda_1)$",
+               xaxis_title=r"$\eta$", yaxis_title="stationary bias", xaxis_type="log", yaxis_type="log")
+    fig.add_scatter(x=eta, y=result["exact"], mode="lines", line=dict(dash="dash", color=PALETTE[7]),
+                    name="exact: λ2/(2λ1(1-λ1η)) - λ2/(2λ1)")
+    fig.add_scatter(x=eta, y=result["measured"], mode="markers", marker=dict(size=10, color=PALETTE[0]),
+                    error_y=dict(type="data", array=2 * np.asarray(result["stderr"])),
+                    name=f"simulated (slope {result['fit']['slope']:.2f})")
+    return fig
+
+
+def particle_number_figure(result, *, widget=False):
+    """Stationary ``E||f_{mu_N} - f_{mu*}||^2`` against N (log-log) with a dashed ``C/N`` line."""
+    ns = np.asarray(result["ns"], float)
+    err = np.asarray(result["error"])
+    fig = _fig(widget, title=r"particles: $E\|f_{\mu_N} - f_{\mu^*}\|^2$ at stationarity",
+               xaxis_title=r"$N$", yaxis_title=r"$E\|f_{\mu_N}-f_{\mu^*}\|^2$",
+               xaxis_type="log", yaxis_type="log")
+    c = np.exp(np.mean(np.log(err * ns)))
+    fig.add_scatter(x=ns, y=c / ns, mode="lines", line=dict(dash="dash", color=PALETTE[7]), name="C/N")
+    fig.add_scatter(x=ns, y=err, mode="markers", marker=dict(size=10, color=PALETTE[0]),
+                    error_y=dict(type="data", array=2 * np.asarray(result["error_sem"])),
+                    name=f"measured (slope {result['fit']['slope']:.2f})")
+    return fig
+
+
+def chaos_curves_figure(result, *, widget=False):
+    """The replica-mean prediction error over time for each N: uniform in time = flat curves."""
+    fig = _fig(widget, title="uniform in time: error curves per N", xaxis_title=r"step $k$",
+               yaxis_title=r"$\|f_{\mu_{N,k}}-f_{\mu^*}\|^2$", yaxis_type="log")
+    for i, (n_part, (t, curves)) in enumerate(result["curves"].items()):
+        fig.add_scatter(x=t, y=curves.mean(0), mode="lines", name=f"N={n_part}",
+                        line=dict(color=PALETTE[i % len(PALETTE)]))
+    return fig
+
+
+def plateau_figure(result, *, widget=False):
+    """The plateau of ``F`` against N (with error bars) next to the reference run's plateau."""
+    ns = np.asarray(result["ns"], float)
+    fig = _fig(widget, title=r"plateau of $F$ against $N$", xaxis_title=r"$N$",
+               yaxis_title=r"tail mean of $F(\mu_N)$", xaxis_type="log")
+    ref = result["reference"]["F_plateau"]
+    fig.add_scatter(x=[ns.min(), ns.max()], y=[ref, ref], mode="lines",
+                    line=dict(dash="dash", color=PALETTE[7]), name="reference run (large N)")
+    fig.add_scatter(x=ns, y=result["F_plateau"], mode="markers", marker=dict(size=10, color=PALETTE[2]),
+                    error_y=dict(type="data", array=2 * np.asarray(result["F_plateau_sem"])), name="measured")
+    return fig
+
+
+def batch_size_figure(result, *, widget=False):
+    """Stationary excess of F over full-gradient MFLD against gradient cost per step, SG and SVRG."""
+    fig = _fig(widget, title=r"stochastic gradient: excess of $F$ at stationarity",
+               xaxis_title="gradient cost per step (full-data gradients)",
+               yaxis_title=r"$F_{SG} - F_{full}$", xaxis_type="log")
+    bs = result["batch_sizes"]
+    for name, col in (("sg", PALETTE[3]), ("svrg", PALETTE[0])):
+        if result[name]:
+            fig.add_scatter(x=result[name + "_cost"], y=result[name], mode="lines+markers",
+                            marker=dict(size=9, color=col), line=dict(color=col),
+                            error_y=dict(type="data", array=2 * np.asarray(result[name + "_sem"])),
+                            text=[f"B={b}" for b in bs], name=name.upper())
+    shape = np.asarray(result["theory_shape"])
+    if result["sg"][0] > 0 and shape[0] > 0:
+        fig.add_scatter(x=result["sg_cost"], y=result["sg"][0] * shape / shape[0], mode="lines",
+                        line=dict(dash="dash", color=PALETTE[7]), name="∝ (n-B)/(B(n-1))")
+    return fig
+
+
+# ------------------------------------------------------------------ proximal Gibbs, densities
+
+
+def gibbs_figure(gibbs, particles, *, axis=0, widget=False, title="proximal Gibbs measure"):
+    """1-D marginal (axis ``axis``) of the proximal Gibbs density on its grid against a histogram
+    of the particles' coordinate."""
+    dens = _np(gibbs["density"])
+    axes = [_np(a) for a in gibbs["axes"]]
+    other = tuple(i for i in range(dens.ndim) if i != axis)
+    cell_other = np.prod([a[1] - a[0] for i, a in enumerate(axes) if i != axis]) if other else 1.0
+    marg = dens.sum(axis=other) * cell_other if other else dens
+    x = _np(particles)[:, axis]
+    fig = _fig(widget, title=title, xaxis_title=f"$x_{{{axis}}}$", yaxis_title="density")
+    fig.add_histogram(x=x, histnorm="probability density", name="particles", marker_color=PALETTE[5], opacity=0.6)
+    fig.add_scatter(x=axes[axis], y=marg, mode="lines", line=dict(dash="dash", color=PALETTE[3], width=3),
+                    name=r"p_μ ∝ exp(-δF/δμ / λ2)")
+    return fig
+
+
+def density_1d_figure(data, grid, density, *, widget=False, title="MMD density estimate"):
+    """Histogram of 1-D data against the estimated density ``g * mu_N`` on a grid."""
+    fig = _fig(widget, title=title, xaxis_title=r"$x$", yaxis_title="density")
+    fig.add_histogram(x=_np(data).ravel(), histnorm="probability density", name="data",
+                      marker_color=PALETTE[7], opacity=0.35, nbinsx=40)
+    fig.add_scatter(x=_np(grid).ravel(), y=_np(density), mode="lines", name=r"g * μ_N",
+                    line=dict(color=PALETTE[0], width=3))
+    return fig
+
+
+def density_2d_figure(data, axes, density, particles=None, *, widget=False, title="2-D density"):
+    """Contours of a density on a grid with the data (grey) and the particles (blue) on top."""
+    fig = _fig(widget, title=title, xaxis_title=r"$x_1$", yaxis_title=r"$x_2$", width=560, height=520)
+    fig.add_contour(x=_np(axes[0]), y=_np(axes[1]), z=_np(density).T, colorscale="Viridis",
+                    contours_coloring="lines", showscale=False, name="density")
+    if data is not None:
+        d = _np(data)
+        fig.add_scatter(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
+                        marker=dict(size=3, color=PALETTE[7], opacity=0.3))
+    p = _np(particles) if particles is not None else np.zeros((0, 2))
+    fig.add_scatter(x=p[:, 0], y=p[:, 1], mode="markers", name="particles",
+                    marker=dict(size=5, color=PALETTE[3]))
+    return fig

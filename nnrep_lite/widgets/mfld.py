@@ -1,0 +1,267 @@
+"""ipywidgets panels for notebooks 04 and 05 (mean-field Langevin dynamics).
+
+- :class:`MFLDTrainingPanel`: live training of the mean-field network; sliders for eta, N,
+  lambda1, lambda2, B and a variance-reduction toggle; the figures stream through ``callback``.
+- :class:`ErrorDecompositionPanel`: one measured term of the error decomposition at a time.
+- :class:`DensityPanel`: MMD density estimation (1-D / 2-D) and KSD variational inference, with
+  the temperature lambda2 and an annealing toggle.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import ipywidgets as W
+import numpy as np
+import torch
+
+from .. import mfld as M
+from ..viz import mfld as V
+
+
+def _status(kind: str, text: str) -> str:
+    colour = {"ok": "#009E73", "busy": "#E69F00", "error": "#D55E00"}[kind]
+    return f"<span style='color:{colour}'>{html.escape(text)}</span>"
+
+
+def _replace(fig, new):
+    """Swap the traces and layout of a FigureWidget in place for those of ``new``."""
+    fig.data = ()
+    fig.add_traces(list(new.data))
+    fig.layout = new.layout
+
+
+class MFLDTrainingPanel:
+    """Live MFLD training of ``f_mu(z) = mean_i tanh(r_i) tanh(w_i z + b_i)`` on 1-D data.
+
+    Moving a control retrains from the same initial seed; figures update every
+    ``update_every`` steps through the loop's ``callback`` (particles, ``F`` on a log scale,
+    the fit). Library errors (e.g. divergence for too large eta) appear in the status line.
+    """
+
+    def __init__(self, *, n_data: int = 128, n_particles: int = 256, eta: float = 0.2,
+                 lambda1: float = 0.01, lambda2: float = 0.002, steps: int = 400,
+                 update_every: int = 25, noise: float = 0.1, seed: int = 0, auto_run: bool = True):
+        self.seed = seed
+        self.update_every = update_every
+        self.z, self.y = M.make_regression(n_data, 1, noise=noise, generator=seed)
+        self.z_sorted = V.sorted_inputs(self.z)
+        batches = sorted({2**k for k in range(int(math.log2(n_data)) + 1)} | {n_data})
+        slider = dict(continuous_update=False, style={"description_width": "90px"})
+        self.controls = {
+            "eta": W.FloatLogSlider(value=eta, base=10, min=-3, max=0.5, step=0.05, description="η", **slider),
+            "n_particles": W.SelectionSlider(options=[2**k for k in range(3, 13)], value=n_particles,
+                                             description="N", **slider),
+            "lambda1": W.FloatLogSlider(value=lambda1, base=10, min=-4, max=0, step=0.1, description="λ1", **slider),
+            "lambda2": W.FloatLogSlider(value=lambda2, base=10, min=-5, max=-1, step=0.1, description="λ2", **slider),
+            "batch_size": W.SelectionSlider(options=batches, value=n_data, description="B", **slider),
+            "variance_reduction": W.ToggleButton(value=False, description="variance reduction (SVRG)"),
+            "steps": W.IntSlider(value=steps, min=50, max=5000, step=50, description="steps", **slider),
+        }
+        self.run_button = W.Button(description="train", button_style="primary")
+        self.status = W.HTML()
+        self.fig_particles = V.particles_figure(widget=True)
+        self.fig_objective = V.objective_figure(widget=True)
+        self.fig_fit = V.fit_figure(self.z, self.y, widget=True)
+        for c in self.controls.values():
+            c.observe(lambda _change: self.run(), names="value")
+        self.run_button.on_click(lambda _b: self.run())
+        self.widget = W.VBox([
+            W.HBox([W.VBox(list(self.controls.values())[:4]),
+                    W.VBox(list(self.controls.values())[4:] + [self.run_button])]),
+            self.status,
+            W.HBox([self.fig_objective, self.fig_particles]),
+            self.fig_fit,
+        ])
+        self.result = None
+        if auto_run:
+            self.run()
+
+    def _callback(self, info):
+        hist = info["history"]
+        x = info["particles"]
+        with self.fig_objective.batch_update(), self.fig_particles.batch_update(), self.fig_fit.batch_update():
+            V.update_objective(self.fig_objective, hist)
+            V.update_particles(self.fig_particles, x)
+            V.update_fit(self.fig_fit, self.objective.predict(x, self.z_sorted))
+        self.status.value = _status("busy", f"step {info['step']}: F = {info['F']:.5g}")
+
+    def run(self):
+        c = {k: w.value for k, w in self.controls.items()}
+        try:
+            self.objective = M.Regression(self.z, self.y, lambda1=c["lambda1"])
+            x0 = self.objective.model.init_particles(c["n_particles"], 1, generator=self.seed)
+            bs = None if c["batch_size"] >= self.objective.n_data else c["batch_size"]
+            vr = "svrg" if c["variance_reduction"] and bs is not None else None
+            x, hist = M.mfld(self.objective, x0, eta=c["eta"], lambda2=c["lambda2"], steps=c["steps"],
+                             batch_size=bs, variance_reduction=vr, generator=self.seed + 1,
+                             callback=self._callback, callback_every=self.update_every, progress=False)
+        except ValueError as exc:
+            self.status.value = _status("error", str(exc))
+            return None
+        self.result = (x, hist)
+        self.status.value = _status(
+            "ok", f"done: F = {hist['F'][-1]:.5g} after {c['steps']} steps, "
+            f"{hist['wall_time']:.2f} s, {hist['grad_evals_total']:.1f} full-gradient evaluations")
+        return self.result
+
+
+class ErrorDecompositionPanel:
+    """Measure one term of the MFLD error decomposition, chosen in a dropdown.
+
+    ``sizes``: dict of the experiments' sizes (``eta`` for :func:`~nnrep_lite.mfld.gaussian_eta_bias`
+    kwargs, ``particles`` and ``batch`` for the regression experiments); the notebook passes
+    its profile's sizes.
+    """
+
+    TERMS = ("time (η, Gaussian case)", "particles (1/N)", "stochastic gradient (B)")
+
+    def __init__(self, objective: M.Regression, sizes: dict, *, auto_run: bool = True):
+        self.objective, self.sizes = objective, sizes
+        self.controls = {"term": W.Dropdown(options=self.TERMS, value=self.TERMS[0], description="term")}
+        self.run_button = W.Button(description="measure", button_style="primary")
+        self.status = W.HTML()
+        self.fig = V.eta_bias_figure({"eta": [], "exact": [], "measured": [], "stderr": [],
+                                      "fit": {"slope": float("nan")}}, widget=True)
+        self.controls["term"].observe(lambda _c: self.run(), names="value")
+        self.run_button.on_click(lambda _b: self.run())
+        self.widget = W.VBox([W.HBox([self.controls["term"], self.run_button]), self.status, self.fig])
+        self.results: dict = {}
+        if auto_run:
+            self.run()
+
+    def run(self):
+        term = self.controls["term"].value
+        self.status.value = _status("busy", f"measuring {term} ...")
+        try:
+            if term == self.TERMS[0]:
+                s = dict(self.sizes["eta"])
+                res = M.gaussian_eta_bias(s.pop("etas"), **s)
+                new = V.eta_bias_figure(res)
+                msg = f"slope {res['fit']['slope']:.3f} ± {res['fit']['stderr']:.3f} (theory 1)"
+            elif term == self.TERMS[1]:
+                s = dict(self.sizes["particles"])
+                res = M.particle_number_experiment(self.objective, s.pop("ns"), **s)
+                new = V.particle_number_figure(res)
+                msg = f"slope {res['fit']['slope']:.3f} ± {res['fit']['stderr']:.3f} (theory -1)"
+            else:
+                s = dict(self.sizes["batch"])
+                res = M.batch_size_experiment(self.objective, s.pop("batch_sizes"), **s)
+                new = V.batch_size_figure(res)
+                msg = "SG excess " + ", ".join(f"B={b}: {e:.2e}" for b, e in zip(res["batch_sizes"], res["sg"]))
+        except ValueError as exc:
+            self.status.value = _status("error", str(exc))
+            return None
+        self.results[term] = res
+        _replace(self.fig, new)
+        self.status.value = _status("ok", msg)
+        return res
+
+
+class DensityPanel:
+    """MMD density estimation and KSD variational inference with MFLD particles.
+
+    ``problem``: "MMD 1-D" (a two-bump mixture), "MMD 2-D" (a ring of Gaussians), "KSD mixture"
+    (a 2-D Gaussian mixture target), "KSD logistic" (a Bayesian logistic-regression posterior).
+    ``lambda2`` is the temperature; with ``anneal`` on it decays geometrically to lambda2/100.
+    """
+
+    PROBLEMS = ("MMD 1-D", "MMD 2-D", "KSD mixture", "KSD logistic")
+
+    def __init__(self, *, n_data: int = 400, n_particles: int = 200, steps: int = 300,
+                 lambda2: float = 1e-3, update_every: int = 25, seed: int = 0,
+                 problem: str = "MMD 1-D", auto_run: bool = True):
+        self.seed, self.n_data, self.update_every = seed, n_data, update_every
+        slider = dict(continuous_update=False, style={"description_width": "90px"})
+        self.controls = {
+            "problem": W.Dropdown(options=self.PROBLEMS, value=problem, description="problem"),
+            "lambda2": W.FloatLogSlider(value=lambda2, base=10, min=-5, max=-0.5, step=0.1, description="λ2", **slider),
+            "anneal": W.ToggleButton(value=False, description="anneal λ2 → λ2/100"),
+            "n_particles": W.SelectionSlider(options=[25, 50, 100, 200, 400, 800], value=n_particles,
+                                             description="N", **slider),
+            "steps": W.IntSlider(value=steps, min=50, max=3000, step=50, description="steps", **slider),
+        }
+        self.run_button = W.Button(description="run", button_style="primary")
+        self.status = W.HTML()
+        self.fig = V.density_1d_figure([0.0], [0.0], [0.0], widget=True)
+        for c in self.controls.values():
+            c.observe(lambda _c: self.run(), names="value")
+        self.run_button.on_click(lambda _b: self.run())
+        self.widget = W.VBox([W.HBox([W.VBox(list(self.controls.values())[:3]),
+                                      W.VBox(list(self.controls.values())[3:] + [self.run_button])]),
+                              self.status, self.fig])
+        self.result = None
+        if auto_run:
+            self.run()
+
+    # problems -----------------------------------------------------------------
+    def build(self, problem: str):
+        """``(objective, data or None, target or None, eta, init_scale, dim)`` for a problem."""
+        g = torch.Generator().manual_seed(self.seed)
+        if problem == "MMD 1-D":
+            gm = M.GaussianMixtureTarget([[-1.0], [1.2]], [0.09, 0.2], [0.4, 0.6])
+            data = gm.sample(self.n_data, generator=g)
+            return M.MMDDensity(data, bandwidth=0.3, smoothing=0.2, lambda1=1e-3), data, None, 0.5, 1.0, 1
+        if problem == "MMD 2-D":
+            ang = torch.arange(6, dtype=torch.float64) * (2 * math.pi / 6)
+            gm = M.GaussianMixtureTarget(torch.stack([1.5 * ang.cos(), 1.5 * ang.sin()], 1), 0.04)
+            data = gm.sample(self.n_data, generator=g)
+            return M.MMDDensity(data, bandwidth=0.4, smoothing=0.15, lambda1=1e-3), data, None, 1.0, 1.0, 2
+        if problem == "KSD mixture":
+            gm = M.GaussianMixtureTarget([[-1.5, 0.0], [1.5, 0.5]], [0.3, 0.5], [0.5, 0.5])
+            return M.KSDVariational(gm, bandwidth=0.5, lambda1=1e-3), None, gm, 0.05, 1.0, 2
+        post = M.LogisticPosterior.synthetic(30, generator=self.seed)
+        return M.KSDVariational(post, bandwidth=0.5, lambda1=1e-3), None, post, 0.02, 0.5, 2
+
+    def _figure(self, problem, obj, data, target, x):
+        if problem == "MMD 1-D":
+            grid = torch.linspace(-3, 3, 300, dtype=torch.float64)[:, None]
+            return V.density_1d_figure(data, grid, obj.smoothed_density(x, grid),
+                                       title="MMD: g * μ_N against the data")
+        axes = [torch.linspace(-3, 3, 80, dtype=torch.float64)] * 2
+        pts = torch.stack([m.reshape(-1) for m in torch.meshgrid(*axes, indexing="ij")], 1)
+        if problem == "MMD 2-D":
+            dens = obj.smoothed_density(x, pts).reshape(80, 80)
+            return V.density_2d_figure(data, axes, dens, x, title="MMD: g * μ_N (contours), data, particles")
+        logp = target.log_density(pts)
+        dens = torch.exp(logp - logp.max()).reshape(80, 80)
+        return V.density_2d_figure(None, axes, dens, x, title="KSD: target (contours) and particles")
+
+    def run(self):
+        c = {k: w.value for k, w in self.controls.items()}
+        problem = c["problem"]
+        try:
+            obj, data, target, eta, scale, dim = self.build(problem)
+            self._obj = obj
+            x0 = scale * torch.randn(c["n_particles"], dim, generator=torch.Generator().manual_seed(self.seed + 1),
+                                     dtype=torch.float64)
+            _replace(self.fig, self._figure(problem, obj, data, target, x0))
+            cb = lambda info: self._stream(problem, info)  # noqa: E731
+            if c["anneal"]:
+                x, hist = M.annealed_mfld(obj, x0, eta=eta, lambda2_start=c["lambda2"],
+                                          lambda2_end=c["lambda2"] / 100, steps=c["steps"],
+                                          generator=self.seed + 2, callback=cb, callback_every=self.update_every)
+            else:
+                x, hist = M.mfld(obj, x0, eta=eta, lambda2=c["lambda2"], steps=c["steps"],
+                                 generator=self.seed + 2, callback=cb, callback_every=self.update_every,
+                                 progress=False)
+        except ValueError as exc:
+            self.status.value = _status("error", str(exc))
+            return None
+        _replace(self.fig, self._figure(problem, obj, data, target, x))
+        self.result = {"problem": problem, "objective": obj, "particles": x, "history": hist,
+                       "data": data, "target": target}
+        self.status.value = _status("ok", f"{problem}: F = {hist['F'][-1]:.4g} after {c['steps']} steps")
+        return self.result
+
+    def _stream(self, problem, info):
+        x = info["particles"]
+        with self.fig.batch_update():
+            if problem == "MMD 1-D":
+                grid = np.asarray(self.fig.data[1].x)[:, None]
+                self.fig.data[1].y = V._np(self._obj.smoothed_density(x, torch.as_tensor(grid, dtype=x.dtype)))
+            else:
+                p = V._np(x)
+                self.fig.data[-1].x, self.fig.data[-1].y = p[:, 0], p[:, 1]
+        self.status.value = _status("busy", f"step {info['step']}: F = {info['F']:.4g}")

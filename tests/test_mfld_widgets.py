@@ -1,0 +1,74 @@
+"""Headless tests of the MFLD panels and figures: moving a control changes the figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from nnrep_lite import mfld as M  # noqa: E402
+from nnrep_lite.viz import mfld as V  # noqa: E402
+from nnrep_lite.widgets.mfld import DensityPanel, ErrorDecompositionPanel, MFLDTrainingPanel  # noqa: E402
+
+
+def test_training_panel_streams_and_reacts_to_controls():
+    panel = MFLDTrainingPanel(n_data=32, n_particles=32, steps=60, update_every=20)
+    f_before = list(panel.fig_objective.data[0].y)
+    x_before = np.asarray(panel.fig_particles.data[0].x).copy()
+    assert len(f_before) == 60 and "done" in panel.status.value
+    frames = []
+    panel.fig_particles.data[0].on_change(lambda *a: frames.append(1), "x")
+    panel.controls["eta"].value = 0.05
+    assert list(panel.fig_objective.data[0].y) != f_before
+    assert not np.array_equal(np.asarray(panel.fig_particles.data[0].x), x_before)
+    assert len(frames) >= 3  # streamed during training, not only at the end
+    panel.controls["batch_size"].value = 8
+    panel.controls["variance_reduction"].value = True
+    assert "done" in panel.status.value
+    # divergence is reported in the status line, not raised
+    panel.controls["variance_reduction"].value = False
+    panel.controls["steps"].value = 500
+    panel.controls["lambda1"].value = 1.0
+    panel.controls["eta"].value = 3.0  # contraction factor 1 - 2 lambda1 eta = -5: overflows
+    assert "eta" in panel.status.value and "#D55E00" in panel.status.value
+
+
+def test_error_decomposition_panel_switches_terms():
+    z, y = M.make_regression(32, 1, noise=0.1, generator=0)
+    obj = M.Regression(z, y, lambda1=0.01)
+    sizes = {
+        "eta": dict(etas=[0.02, 0.04, 0.08], n_particles=500, dim=2, steps=120, burn_in=40, generator=0),
+        "particles": dict(ns=[8, 32], replicas=2, eta=0.2, lambda2=0.002, steps=100, n_ref=64),
+        "batch": dict(batch_sizes=[1, 32], n_particles=16, replicas=2, eta=0.2, lambda2=0.002, steps=100),
+    }
+    panel = ErrorDecompositionPanel(obj, sizes)
+    y0 = list(panel.fig.data[-1].y)
+    assert len(y0) == 3 and "slope" in panel.status.value
+    panel.controls["term"].value = panel.TERMS[1]
+    assert list(panel.fig.data[-1].y) != y0 and panel.fig.layout.xaxis.type == "log"
+    panel.controls["term"].value = panel.TERMS[2]
+    assert "SG excess" in panel.status.value
+
+
+@pytest.mark.parametrize("problem", DensityPanel.PROBLEMS)
+def test_density_panel_runs_each_problem(problem):
+    panel = DensityPanel(problem=problem, n_data=100, n_particles=25, steps=50)
+    before = [np.asarray(t.y).copy() for t in panel.fig.data if t.y is not None]
+    panel.controls["lambda2"].value = 0.03
+    after = [np.asarray(t.y) for t in panel.fig.data if t.y is not None]
+    assert any(b.shape != a.shape or not np.allclose(b, a) for b, a in zip(before, after))
+    panel.controls["anneal"].value = True
+    assert "F =" in panel.status.value
+
+
+def test_static_figures_have_titles_and_log_axes():
+    res = M.gaussian_eta_bias([0.02, 0.08], n_particles=200, dim=2, steps=60, burn_in=20, generator=0)
+    fig = V.eta_bias_figure(res)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert any(t.line.dash == "dash" for t in fig.data if t.mode == "lines")
+    obj = M.Quadratic(0.5)
+    x = M.MeanFieldNet().init_particles(50, 1, generator=0)
+    g = M.proximal_gibbs(obj, x, 0.1, bounds=[[-3, 3]] * 3, points=12)
+    fig = V.gibbs_figure(g, x, axis=1)
+    assert fig.layout.xaxis.title.text and len(fig.data) == 2
