@@ -92,6 +92,7 @@ def cmd_sweep(args) -> int:
 FIGURES_MIMETYPE = "application/vnd.nnrep.figures+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 _SNAPSHOT_TAG = "nnrep-report-snapshot"
 _SNAPSHOT_SOURCE = '''\
 def _nnrep_snapshot():  # added by `nnrep report`, removed from the rendered page
@@ -152,11 +153,12 @@ def _plotly_models(state: dict, model_id: str, seen=None) -> list[str]:
 
 
 def static_figures(nb) -> int:
-    """Make plotly ``FigureWidget`` outputs interactive without a kernel.
+    """Make plotly outputs interactive without a kernel; returns the number of figures.
 
     The snapshot cell added before execution displayed every live FigureWidget's final
-    figure; each widget output that contains figures gets them as plotly HTML (plotly.js
-    is loaded once per page). Returns the number of figures rendered.
+    figure; each widget output that contains figures gets them as plotly HTML. Plain
+    figures (the plotly mimetype) get an HTML twin. plotly.js itself is loaded once per
+    page (see :func:`render_html`), never inlined per figure.
     """
     import plotly.io as pio
 
@@ -174,6 +176,10 @@ def static_figures(nb) -> int:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
+            if PLOTLY_MIME in data and "text/html" not in data:
+                data["text/html"] = pio.to_html(data[PLOTLY_MIME], full_html=False,
+                                                include_plotlyjs=False, validate=False)
+                count += 1
             if WIDGET_VIEW not in data:
                 continue
             ids = [m for m in _plotly_models(state, data[WIDGET_VIEW].get("model_id", "")) if m in figs]
@@ -233,7 +239,7 @@ def build_report(
     notebooks_out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_plotly_js_path(), out / "plotly.min.js")
     env_renderer = os.environ.get("PLOTLY_RENDERER")
-    os.environ["PLOTLY_RENDERER"] = "plotly_mimetype+notebook"  # fig.show() -> HTML too
+    os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"  # HTML twins are added afterwards
     entries = []
     try:
         for path in notebooks:

@@ -333,9 +333,11 @@ def test_static_report_page_is_interactive_offline(browser, tmp_path):
         page.route("http*://**", lambda route: route.abort())  # offline: only file:// loads
         page.goto((site / "widget_demo.html").as_uri())
         page.wait_for_selector(".js-plotly-plot", timeout=30_000)
-        data = json.loads(page.evaluate(
-            "() => JSON.stringify(Array.from(document.querySelector('.js-plotly-plot').data[0].y))"))
-        assert len(data) == 50
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length == 2")
+        traces = json.loads(page.evaluate(
+            "() => JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot'),"
+            " (p) => Array.from(p.data[0].y)))"))
+        assert len(traces[0]) == 50 and traces[1] == [3, 1, 2]
         _shot(page, "report-widget_demo")
     finally:
         page.close()

@@ -98,7 +98,7 @@ def test_report_renders_interactive_site(tmp_path, capsys):
     # plotly.js is the first script (before require.js could turn it into an AMD module)
     assert page.index("<script") == page.index('<script src="plotly.min.js"')
     assert len(page) < 2_000_000  # plotly.js is shared, not inlined (nor the widget bundle)
-    assert page.count("Plotly.newPlot") == 1
+    assert page.count("Plotly.newPlot") == 2  # the FigureWidget and a plain go.Figure
     # the figure as last drawn in the kernel: the notebook moved the slider to f = 2.5
     m = re.search(r'Plotly\.newPlot\(\s*"[^"]+",\s*(\[.*?\]),\s*\{', page, re.S)
     assert m, "no plotly figure call in the page"
@@ -124,7 +124,7 @@ def test_report_renders_interactive_site(tmp_path, capsys):
     assert not any(cli._SNAPSHOT_TAG in c.metadata.get("tags", []) for c in nb.cells)
     assert "widgets" in nb.metadata  # widget state saved for the other widgets
     report = json.loads((site / "report.json").read_text())
-    assert [e["status"] for e in report] == ["ok", "ok"] and report[0]["figures"] == 1
+    assert [e["status"] for e in report] == ["ok", "ok"] and report[0]["figures"] == 2
 
 
 def test_report_failure_exit_code(tmp_path, capsys):
