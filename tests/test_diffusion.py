@@ -361,3 +361,57 @@ def test_fit_rate_matches_linregress_and_covers_truth():
         fit_rate([10, 10, 10], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="errors"):
         fit_rate([10, 20, 30], [1.0, -2.0, 3.0])
+
+
+# ------------------------------------------------------------------ cache and rate experiments
+
+
+def test_cache_roundtrip_atomic_and_keyed_by_parameters(tmp_path, monkeypatch):
+    from nnrep_lite.diffusion import cache_dir, cached, fingerprint, train_diffusion_model
+
+    monkeypatch.setenv("NNREP_CACHE_DIR", str(tmp_path))
+    assert cache_dir() == tmp_path
+    a = {"x": torch.arange(3.0), "n": 5}
+    assert fingerprint(a) == fingerprint({"n": 5, "x": torch.arange(3.0)})
+    assert fingerprint(a) != fingerprint({"x": torch.arange(3.0), "n": 6})
+    assert fingerprint(a) != fingerprint({"x": torch.arange(3.0).double(), "n": 5})
+    calls = []
+    v1, hit1 = cached("demo", a, lambda: calls.append(1) or {"v": 1.5})
+    v2, hit2 = cached("demo", a, lambda: calls.append(1) or {"v": 2.5})
+    assert (hit1, hit2, v2["v"], len(calls)) == (False, True, 1.5, 1)
+    assert not list(tmp_path.rglob(".tmp-*"))  # no leftover temporary files
+    data = GaussianMixture([[0.2]], [[0.05]]).sample(64, gen(0))
+    m1, i1 = train_diffusion_model(data, seed=1, steps=5, width=8, depth=1, batch_size=16)
+    m2, i2 = train_diffusion_model(data, seed=1, steps=5, width=8, depth=1, batch_size=16)
+    assert not i1["cached"] and i2["cached"]
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p1, p2)
+    _, i3 = train_diffusion_model(data, seed=1, steps=6, width=8, depth=1, batch_size=16)
+    assert not i3["cached"]
+    with pytest.raises(ValueError, match="train_kwargs"):
+        train_diffusion_model(data, seed=1, stepz=5)
+
+
+def test_rate_experiment_rows_cache_and_bad_input(tmp_path, monkeypatch):
+    from nnrep_lite.diffusion import rate_experiment, summarize
+
+    monkeypatch.setenv("NNREP_CACHE_DIR", str(tmp_path))
+    target = GaussianMixture([[-0.4], [0.3]], [[0.02], [0.03]])
+    kw = {"seeds": [0, 1], "metric": "tv", "estimators": ("diffusion", "kde"), "smoothness": 2.0,
+          "n_eval": 2000, "sample_steps": 20, "steps": 30, "width": 16, "depth": 1, "batch_size": 32,
+          "progress": False}
+    rows = rate_experiment(target, [40, 160], **kw)
+    assert len(rows) == 2 * 2 * 2
+    assert {"estimator", "n", "seed", "error", "train_time_s", "n_samples", "cached"} <= set(rows[0])
+    assert all(0 <= r["error"] <= 1 for r in rows) and not any(r["cached"] for r in rows)
+    again = rate_experiment(target, [40, 160], **kw)
+    assert all(r["cached"] for r in again)
+    assert [r["error"] for r in again] == [r["error"] for r in rows]
+    s = summarize(rows)
+    assert s["kde"]["n"] == [40, 160] and len(s["diffusion"]["errors"][0]) == 2
+    with pytest.raises(ValueError, match="metric"):
+        rate_experiment(target, [40], metric="kl", progress=False)
+    with pytest.raises(ValueError, match="ns"):
+        rate_experiment(target, [1], estimators=("empirical",), metric="w1", progress=False)
+    with pytest.raises(ValueError, match="smoothness"):
+        rate_experiment(target, [40], estimators=("kde",), progress=False)

@@ -9,6 +9,7 @@ from .metrics import (
     early_stopping_tv,
     exact_bin_masses,
     girsanov_kl_bound,
+    score_error_grid,
     tv_distance,
     w1_distance,
 )
@@ -21,7 +22,7 @@ from .training import dsm_loss, sample_times, train_score
 __all__ = [
     "ou_mean_std", "ou_sample", "ScoreMLP", "sinusoidal_embedding", "dsm_loss", "sample_times",
     "train_score", "reverse_sde_sample", "probability_flow_sample", "time_grid", "tv_distance",
-    "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges",
+    "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",
 ]

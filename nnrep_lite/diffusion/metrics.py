@@ -12,7 +12,7 @@ from .._utils import as_generator, as_tensor, check_choice, check_int, check_rea
 from ..densities import randn
 from .training import _check_times
 
-__all__ = ["bin_edges", "exact_bin_masses", "tv_distance", "w1_distance", "girsanov_kl_bound",
+__all__ = ["bin_edges", "exact_bin_masses", "tv_distance", "w1_distance", "girsanov_kl_bound", "score_error_grid",
            "early_stopping_tv"]
 
 
@@ -217,3 +217,22 @@ def early_stopping_tv(target, t_min: float, *, bounds=(-1.0, 1.0), cells: int = 
     p0 = target.density(x).to(torch.float64).cpu()
     pt = target.diffused_density(x, t_min).to(torch.float64).cpu()
     return float(0.5 * ((p0 - pt).abs() * w).sum())
+
+
+def score_error_grid(score_fn, target, *, n_x: int = 200, n_t: int = 60, t_min: float = 1e-3,
+                     t_max: float = 8.0, bounds=(-1.2, 1.2)):
+    """The scaled score error :math:`\\sigma_t\\,|s(x, t) - \\nabla\\log p_t(x)|` of a 1-D score on a
+    grid of ``n_x`` points in ``bounds`` and ``n_t`` log-spaced times (the scale :math:`\\sigma_t`
+    is the noise-prediction error, O(1) at every t). Returns ``(xs (n_x,), ts (n_t,), err (n_t, n_x))``."""
+    t_min, t_max = _check_times(t_min, t_max)
+    n_x, n_t = check_int("n_x", n_x, low=2), check_int("n_t", n_t, low=2)
+    if target.dim != 1:
+        raise ValueError(f"target with dim={target.dim} is invalid: score_error_grid needs dim 1")
+    xs = torch.linspace(float(bounds[0]), float(bounds[1]), n_x, dtype=torch.float64)
+    ts = torch.exp(torch.linspace(math.log(t_min), math.log(t_max), n_t, dtype=torch.float64))
+    rows = []
+    with torch.no_grad():
+        for t in ts.tolist():
+            diff = score_fn(xs[:, None], t).to(torch.float64) - target.score(xs[:, None], t).to(torch.float64)
+            rows.append(math.sqrt(-math.expm1(-2 * t)) * diff.abs()[:, 0])
+    return xs, ts, torch.stack(rows)

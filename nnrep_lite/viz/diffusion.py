@@ -1,0 +1,127 @@
+"""Plotly figures for the diffusion notebooks (01 forward/reverse, 02 rates).
+
+Every builder returns a ``go.FigureWidget`` (so panels can update it in place) and moves
+tensors to CPU itself. Theory is drawn dashed and labelled with its formula; measured values
+carry error bars over seeds; rates use log-log axes. Palette: Okabe-Ito (colour-blind safe).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = ["PALETTE", "forward_figure", "reverse_figure", "score_error_heatmap", "loss_figure",
+           "rate_figure", "bound_figure"]
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+_LAYOUT = {"template": "simple_white", "width": 1000, "height": 520, "font": {"size": 16},
+           "legend": {"orientation": "h", "y": -0.2}}
+
+
+def _np(x):
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64).reshape(-1)
+
+
+def _hist(samples, bins: int, bounds):
+    counts, edges = np.histogram(_np(samples), bins=bins, range=bounds)
+    width = edges[1] - edges[0]
+    return 0.5 * (edges[1:] + edges[:-1]), counts / (max(1, _np(samples).size) * width), width
+
+
+def forward_figure(x_grid, density, score, samples, *, t: float, bins: int = 60,
+                   bounds=(-1.5, 1.5)) -> go.FigureWidget:
+    """Top: histogram of forward samples X_t against the exact p_t; bottom: exact score."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    centres, heights, width = _hist(samples, bins, bounds)
+    fig.add_bar(x=centres, y=heights, width=width, name="histogram of X_t (forward samples)",
+                marker_color=PALETTE[5], opacity=0.6, row=1, col=1)
+    fig.add_scatter(x=_np(x_grid), y=_np(density), name="exact p_t(x)", line={"color": PALETTE[0], "width": 3},
+                    row=1, col=1)
+    fig.add_scatter(x=_np(x_grid), y=_np(score), name="exact score ∇log p_t(x)",
+                    line={"color": PALETTE[3], "width": 3}, row=2, col=1)
+    fig.update_yaxes(title_text="p_t(x)", row=1, col=1)
+    fig.update_yaxes(title_text="∇ log p_t(x)", row=2, col=1)
+    fig.update_xaxes(title_text="x", row=2, col=1)
+    fig.update_layout(title=f"forward OU process at t = {t:.3g}", bargap=0, **_LAYOUT)
+    return go.FigureWidget(fig)
+
+
+def reverse_figure(x_grid, density, samples, *, bins: int = 60, bounds=(-1.2, 1.2),
+                   title: str = "reverse SDE samples vs the target p_0") -> go.FigureWidget:
+    """Histogram of generated samples against the exact target density (dashed)."""
+    fig = go.Figure()
+    centres, heights, width = _hist(samples, bins, bounds)
+    fig.add_bar(x=centres, y=heights, width=width, name="generated samples", marker_color=PALETTE[1],
+                opacity=0.7)
+    fig.add_scatter(x=_np(x_grid), y=_np(density), name="target p_0(x)",
+                    line={"color": PALETTE[0], "width": 3, "dash": "dash"})
+    fig.update_layout(title=title, xaxis_title="x", yaxis_title="density", bargap=0, **_LAYOUT)
+    return go.FigureWidget(fig)
+
+
+def score_error_heatmap(xs, ts, error, *, title: str | None = None) -> go.FigureWidget:
+    """Heatmap of the score error over (x, t); ``error`` has shape (len(ts), len(xs))."""
+    err = error.detach().cpu().numpy() if hasattr(error, "detach") else np.asarray(error)
+    fig = go.Figure(go.Heatmap(x=_np(xs), y=_np(ts), z=err, colorscale="Cividis",
+                               colorbar={"title": "σ_t |s_θ - ∇log p_t|"}))
+    fig.update_yaxes(type="log", title_text="t (log scale)")
+    fig.update_xaxes(title_text="x")
+    fig.update_layout(title=title or "learned vs exact score: σ_t |s_θ(x,t) − ∇log p_t(x)|", **_LAYOUT)
+    return go.FigureWidget(fig)
+
+
+def loss_figure() -> go.FigureWidget:
+    """An empty DSM-loss curve; append points with ``fig.data[0]``."""
+    fig = go.Figure(go.Scatter(x=[], y=[], mode="lines", name="DSM loss", line={"color": PALETTE[0]}))
+    fig.update_layout(title="denoising score matching loss", xaxis_title="Adam step",
+                      yaxis_title="E σ_t²|s_θ + Z/σ_t|²", **{**_LAYOUT, "height": 360})
+    return go.FigureWidget(fig)
+
+
+def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = None, *,
+                metric: str = "TV", title: str = "") -> go.FigureWidget:
+    """Log-log error vs n: per estimator the mean over seeds with ±1 s.d. error bars, the fitted
+    line (solid, slope and 95% interval in the legend), and theory lines (dashed, labelled with
+    their formula) anchored at the estimator's first point.
+
+    summary: ``{est: {"n": [...], "mean": [...], "std": [...]}}`` (see ``diffusion.summarize``);
+    fits: ``{est: fit_rate(...)}``; theory: ``{est: (slope, label)}``.
+    """
+    fig = go.Figure()
+    for i, (est, s) in enumerate(summary.items()):
+        c = PALETTE[i % len(PALETTE)]
+        ns, mean = np.asarray(s["n"], float), np.asarray(s["mean"], float)
+        fig.add_scatter(x=ns, y=mean, mode="markers", name=f"{est} (mean ± s.d. over seeds)",
+                        marker={"color": c, "size": 10},
+                        error_y={"type": "data", "array": np.asarray(s["std"], float), "visible": True})
+        if fits and est in fits:
+            f = fits[est]
+            lo, hi = f["ci"]
+            fig.add_scatter(x=ns, y=np.exp(f["intercept"]) * ns ** f["slope"], mode="lines",
+                            name=f"{est} fit: slope {f['slope']:.2f} [{lo:.2f}, {hi:.2f}]",
+                            line={"color": c})
+        if theory and est in theory:
+            slope, label = theory[est]
+            fig.add_scatter(x=ns, y=mean[0] * (ns / ns[0]) ** slope, mode="lines", name=label,
+                            line={"color": c, "dash": "dash"})
+    fig.update_xaxes(type="log", title_text="n (training samples)")
+    fig.update_yaxes(type="log", title_text=f"{metric}(p̂, p_0)")
+    fig.update_layout(title=title or f"{metric} vs n (log-log)", **_LAYOUT)
+    return go.FigureWidget(fig)
+
+
+def bound_figure(values: dict, *, title: str = "Girsanov bound vs measured error") -> go.FigureWidget:
+    """Bars of named error terms (e.g. measured TV, sqrt(KL bound / 2), early stopping)."""
+    names = list(values)
+    fig = go.Figure(go.Bar(x=names, y=[values[k] for k in names],
+                           marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(names))],
+                           text=[f"{values[k]:.3g}" for k in names], textposition="outside"))
+    top = max([v for v in values.values() if math.isfinite(v)] + [1e-3])
+    fig.update_yaxes(title_text="total variation", range=[0, 1.25 * top])
+    fig.update_layout(title=title, **{**_LAYOUT, "height": 420})
+    return go.FigureWidget(fig)

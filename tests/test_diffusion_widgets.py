@@ -1,0 +1,77 @@
+"""Headless tests of the diffusion panels and figures: moving a control changes the figure."""
+
+import pytest
+import torch
+
+from nnrep_lite.densities import GaussianMixture
+from nnrep_lite.diffusion import ScoreMLP, rate_experiment, score_error_grid, train_score
+from nnrep_lite.viz import diffusion as viz
+from nnrep_lite.widgets.diffusion import ForwardPanel, LossMonitor, RatePanel, ReversePanel
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def target():
+    return GaussianMixture([[-0.5], [0.1], [0.55]], [[0.01], [0.02], [0.01]], [0.3, 0.4, 0.3])
+
+
+def test_forward_panel_t_slider_moves_histogram_and_curves(target):
+    p = ForwardPanel(target, n=2000, t=0.01)
+    before = [tuple(tr.y) for tr in p.fig.data]
+    p.controls["t"].value = 1.0
+    after = [tuple(tr.y) for tr in p.fig.data]
+    assert all(b != a for b, a in zip(before, after))
+    assert "μ_t" in p.status.value
+
+
+def test_reverse_panel_controls_and_error_status(target):
+    p = ReversePanel(target, n=2000, steps=20)
+    tv0 = p.result["tv"]
+    hist0 = tuple(p.fig.data[0].y)
+    p.controls["steps"].value = 60
+    assert tuple(p.fig.data[0].y) != hist0 and p.result["steps"] == 60
+    p.controls["t_min"].value = 0.1
+    assert p.result["early_stopping_tv"] > 0.05  # visible early-stopping error at t_min = 0.1
+    assert p.result["tv"] != tv0
+    p.controls["t_max"].value = 1.0
+    assert p.result["truncation_tv"] > 0.05
+    # library errors are shown, not raised: a score of the wrong shape
+    bad = ReversePanel(target, n=500, steps=5)
+    bad.score_fn = lambda x, t: torch.zeros(x.shape[0], 2)
+    bad.controls["steps"].value = 10
+    assert "error" in bad.status.value and "score_fn" in bad.status.value
+
+
+def test_loss_monitor_and_heatmap(target):
+    mon = LossMonitor()
+    model = ScoreMLP(1, width=16, depth=1, seed=0)
+    train_score(model, target.sample(200, torch.Generator().manual_seed(0)), steps=20, batch_size=32,
+                callback=mon.callback, callback_every=5, progress=False)
+    assert tuple(mon.fig.data[0].x) == (5, 10, 15, 20)
+    xs, ts, err = score_error_grid(model, target, n_x=20, n_t=10)
+    assert err.shape == (10, 20)
+    fig = viz.score_error_heatmap(xs, ts, err)
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_rate_panel_switches_experiment(tmp_path, monkeypatch, target):
+    monkeypatch.setenv("NNREP_CACHE_DIR", str(tmp_path))
+    rows = rate_experiment(target, [50, 200, 800], seeds=[0, 1], estimators=("kde", "empirical"),
+                           metric="w1", smoothness=2.0, n_eval=500, progress=False)
+    rows_tv = rate_experiment(target, [50, 200, 800], seeds=[0, 1], estimators=("kde",), metric="tv",
+                              smoothness=2.0, n_eval=2000, progress=False)
+    p = RatePanel({"W1": {"rows": rows, "metric": "W1", "theory": {"kde": (-0.4, "n^{-s/(2s+d)}")}},
+                   "TV": {"rows": rows_tv, "metric": "TV"}})
+    assert {tr.name.split(" ")[0] for tr in p.fig.data} >= {"kde", "empirical"}
+    assert "slope" in p.status.value
+    n_before = len(p.fig.data)
+    p.controls["experiment"].value = "TV"
+    assert len(p.fig.data) < n_before and p.fig.layout.yaxis.title.text.startswith("TV")
+    assert p.fig.layout.xaxis.type == "log"
