@@ -20,6 +20,7 @@ from .experiments import (
     gaussian_eta_bias,
     particle_number_experiment,
     reference_prediction,
+    regression_eta_dependence,
 )
 from .ksd import GaussianMixtureTarget, KSDVariational, LogisticPosterior
 from .langevin import annealed_mfld, mfld, svrg_gradient
@@ -50,6 +51,7 @@ __all__ = [
     "fit_slope",
     "gaussian_eta_bias",
     "reference_prediction",
+    "regression_eta_dependence",
     "particle_number_experiment",
     "batch_size_experiment",
 ]

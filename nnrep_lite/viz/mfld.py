@@ -196,3 +196,13 @@ def density_2d_figure(data, axes, density, particles=None, *, widget=False, titl
     fig.add_scatter(x=p[:, 0], y=p[:, 1], mode="markers", name="particles",
                     marker=dict(size=5, color=PALETTE[3]))
     return fig
+
+
+def regression_eta_figure(result, *, widget=False):
+    """The regression's measured eta-dependence: tail-mean F against eta (error bars: 2 s.e.)."""
+    fig = _fig(widget, title=r"regression: plateau of $F$ against $\eta$ (measured)",
+               xaxis_title=r"$\eta$", yaxis_title=r"tail mean of $F(\mu_N)$", xaxis_type="log")
+    fig.add_scatter(x=result["eta"], y=result["F"], mode="lines+markers", marker=dict(size=10, color=PALETTE[4]),
+                    line=dict(color=PALETTE[4]), error_y=dict(type="data", array=2 * np.asarray(result["F_sem"])),
+                    name="measured F plateau")
+    return fig
