@@ -206,3 +206,46 @@ def regression_eta_figure(result, *, widget=False):
                     line=dict(color=PALETTE[4]), error_y=dict(type="data", array=2 * np.asarray(result["F_sem"])),
                     name="measured F plateau")
     return fig
+
+
+def density_snapshots_figure(data, grid, snapshots, *, true_density=None, widget=False,
+                             title="MMD density estimation as training runs"):
+    """Histogram of 1-D data, the true density (dashed) and ``g * mu_N`` at several steps.
+    ``snapshots``: list of ``(step, density on grid)``."""
+    fig = _fig(widget, title=title, xaxis_title=r"$x$", yaxis_title="density")
+    fig.add_histogram(x=_np(data).ravel(), histnorm="probability density", name="data",
+                      marker_color=PALETTE[7], opacity=0.25, nbinsx=40)
+    g = _np(grid).ravel()
+    if true_density is not None:
+        fig.add_scatter(x=g, y=_np(true_density), mode="lines", name="true density p(x)",
+                        line=dict(dash="dash", color=PALETTE[7], width=2))
+    for i, (step, dens) in enumerate(snapshots):
+        fig.add_scatter(x=g, y=_np(dens), mode="lines", name=f"g * μ_N, step {step}",
+                        line=dict(color=PALETTE[i % 6], width=2 + (i == len(snapshots) - 1)))
+    return fig
+
+
+def temperature_figure(lambda2s, entropies, values, *, widget=False):
+    """kNN entropy of the particles and final F against the temperature lambda2 (log x)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("entropy of the particles", "objective F"))
+    fig = go.FigureWidget(fig) if widget else fig
+    fig.update_layout(**{**LAYOUT, "width": 900, "title": r"effect of the temperature $\lambda_2$"})
+    fig.add_scatter(x=lambda2s, y=entropies, mode="lines+markers", name="H_kNN(μ_N)",
+                    marker=dict(color=PALETTE[0], size=9), row=1, col=1)
+    fig.add_scatter(x=lambda2s, y=values, mode="lines+markers", name="F(μ_N)",
+                    marker=dict(color=PALETTE[3], size=9), row=1, col=2)
+    fig.update_xaxes(type="log", title_text=r"$\lambda_2$")
+    fig.update_yaxes(title_text=r"$\hat H$", row=1, col=1)
+    fig.update_yaxes(title_text=r"$F(\mu_N)$", type="log", row=1, col=2)
+    return fig
+
+
+def curves_figure(curves, *, widget=False, title=r"objective $F(\mu_k)$", log_y=True):
+    """Several ``(name, steps, values)`` curves on one plot (log y)."""
+    fig = _fig(widget, title=title, xaxis_title=r"step $k$", yaxis_title=r"$F(\mu_k)$",
+               yaxis_type="log" if log_y else "linear")
+    for i, (name, steps, vals) in enumerate(curves):
+        fig.add_scatter(x=list(steps), y=list(vals), mode="lines", name=name, line=dict(color=PALETTE[i % 8]))
+    return fig
