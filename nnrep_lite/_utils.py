@@ -11,6 +11,7 @@ import numbers
 import os
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 PROFILES = ("ci", "default", "full")
@@ -136,18 +137,15 @@ def _range(low, high) -> str:
 
 
 def as_tensor(x, *, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
-    """Convert numpy arrays / floats to a tensor; tensors keep their dtype and device.
+    """Convert numpy arrays / Python numbers to a tensor; tensors keep their dtype and device.
 
-    Python scalars and numpy arrays default to float64 (exactness first).
+    Non-tensor input becomes float64 (exactness first) unless ``dtype`` is given.
     """
     if isinstance(x, torch.Tensor):
-        return x if dtype is None and device is None else x.to(dtype=dtype or x.dtype, device=device or x.device)
-    t = torch.as_tensor(x, device=device)
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    if t.dtype != torch.float64 and dtype is None and not isinstance(x, torch.Tensor):
-        t = t.to(torch.float64) if t.dtype == torch.float32 and not hasattr(x, "dtype") else t
-    return t.to(dtype) if dtype is not None else t
+        if dtype is None and device is None:
+            return x
+        return x.to(dtype=dtype or x.dtype, device=device or x.device)
+    return torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype or torch.float64, device=device)
 
 
 def check_finite(name: str, tensor: torch.Tensor, *, step: int, knob: str) -> None:

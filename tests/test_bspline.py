@@ -1,0 +1,319 @@
+"""B-spline engine: closed forms, references (scipy, quadrature, autograd) at float64."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+from scipy.interpolate import BSpline
+
+from nnrep_lite.bspline import (
+    BsplineDensity,
+    besov_sequence_norm,
+    bspline_cdf,
+    cardinal_bspline,
+    cardinal_bspline_derivative,
+    decompose,
+    diffused_bspline,
+    diffused_bspline_grad,
+    fit_loglog_slope,
+    n_term_approximation,
+    n_term_errors,
+    reconstruct,
+    refinement_mask,
+    tensor_bspline,
+)
+from nnrep_lite.bspline.multiresolution import l2_norm
+
+F64 = torch.float64
+
+
+# ------------------------------------------------------------------ cardinal B-splines
+@pytest.mark.parametrize("order", range(1, 9))
+def test_cardinal_matches_scipy(order):
+    # N_1 = 1_[0, 1) here, scipy closes the last knot: compare off the knots for order 1
+    x = np.linspace(-1.5, order + 1.5, 3001) + (1e-9 if order == 1 else 0.0)
+    ref = np.nan_to_num(BSpline.basis_element(np.arange(order + 1), extrapolate=False)(x))
+    ours = cardinal_bspline(torch.tensor(x), order).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", range(1, 9))
+def test_partition_of_unity_integral_and_refinement(order):
+    x = torch.linspace(0.0, 1.0, 201, dtype=F64)[:-1]
+    total = sum(cardinal_bspline(x + j, order) for j in range(order))
+    torch.testing.assert_close(total, torch.ones_like(total), rtol=0, atol=1e-13)
+    integral = sum(integrate.quad(lambda u: float(cardinal_bspline(torch.tensor([u], dtype=F64), order)[0]), i, i + 1,
+                                  epsabs=1e-14)[0] for i in range(order))
+    assert abs(integral - 1.0) < 1e-12
+    y = torch.linspace(-0.5, order + 0.5, 777, dtype=F64)
+    refined = sum(r * cardinal_bspline(2 * y - l, order) for l, r in enumerate(refinement_mask(order)))
+    torch.testing.assert_close(refined, cardinal_bspline(y, order), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("order", range(2, 9))
+def test_derivative_matches_scipy(order):
+    x = np.linspace(0.013, order - 0.013, 997)
+    spl = BSpline.basis_element(np.arange(order + 1), extrapolate=False)
+    ours = cardinal_bspline_derivative(torch.tensor(x), order).numpy()
+    np.testing.assert_allclose(ours, spl.derivative()(x), rtol=0, atol=1e-11)
+
+
+def test_tensor_bspline_is_product():
+    x = torch.rand(50, 2, dtype=F64) * 2 - 1
+    ours = tensor_bspline(x, 3, level=[2, 1], shift=[-3, -1])
+    ref = cardinal_bspline(4 * x[:, 0] + 3, 3) * cardinal_bspline(2 * x[:, 1] + 1, 3)
+    torch.testing.assert_close(ours, ref)
+
+
+def test_output_keeps_dtype():
+    x32 = torch.linspace(0, 4, 11, dtype=torch.float32)
+    assert cardinal_bspline(x32, 4).dtype == torch.float32
+    assert diffused_bspline(x32, 0.1, order=4, level=0, shift=0).dtype == torch.float32
+    assert cardinal_bspline(0.5, 2).dtype == F64
+
+
+# ------------------------------------------------------------------ diffused B-spline
+def _quad_reference(x, t, m, a, b):
+    mu, s = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
+
+    def f(y):
+        u = 2.0**a * y - b
+        val = float(cardinal_bspline(torch.tensor([u], dtype=F64), m)[0])
+        return val * math.exp(-((x - mu * y) ** 2) / (2 * s * s)) / (s * math.sqrt(2 * math.pi))
+
+    lo, hi = b / 2.0**a, (b + m) / 2.0**a
+    # break points: the knots and the Gaussian's centre (else quad misses it at small t)
+    pts = sorted({(b + k) / 2.0**a for k in range(m + 1)} | ({x / mu} if lo < x / mu < hi else set()))
+    return sum(integrate.quad(f, p, q, epsabs=0, epsrel=1e-13, limit=200)[0] for p, q in zip(pts[:-1], pts[1:]))
+
+
+@pytest.mark.parametrize("order", [1, 2, 4, 6])
+@pytest.mark.parametrize("level", [0, 3, 8, 10])
+def test_diffused_bspline_against_quadrature(order, level):
+    shift = -(2**level) // 2
+    xs = np.linspace(-3.0, 3.0, 25)
+    for t in [1e-5, 1e-3, 0.1, 1.0, 10.0]:
+        ours = diffused_bspline(torch.tensor(xs), t, order=order, level=level, shift=shift).numpy()
+        ref = np.array([_quad_reference(x, t, order, level, shift) for x in xs])
+        sup = ref.max()
+        big = ref > 1e-12 * sup
+        rel = np.abs(ours - ref)[big] / ref[big]
+        assert rel.max() < 1e-8, (t, rel.max())
+        if (~big).any():
+            assert np.abs(ours - ref)[~big].max() < 1e-12 * sup
+
+
+def test_diffused_bspline_limits():
+    x = torch.linspace(-1, 5, 301, dtype=F64)
+    at0 = diffused_bspline(x, 0.0, order=4, level=0, shift=0)
+    torch.testing.assert_close(at0, cardinal_bspline(x, 4))
+    tiny = diffused_bspline(x, 1e-9, order=4, level=0, shift=0)
+    assert (tiny - at0).abs().max() < 1e-3
+    # t tensor broadcast with x, and the OU limit: E -> phi(x) * (mass 2^-a) as t -> inf
+    t = torch.full_like(x, 30.0)
+    far = diffused_bspline(x, t, order=4, level=2, shift=0)
+    torch.testing.assert_close(far, torch.exp(-x**2 / 2) / math.sqrt(2 * math.pi) / 4, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("order", [1, 2, 4, 6])
+@pytest.mark.parametrize("t", [1e-4, 0.02, 0.7, 5.0])
+def test_diffused_grad_finite_differences(order, t):
+    x = torch.linspace(-2.5, 2.5, 201, dtype=F64)
+    kw = dict(order=order, level=3, shift=-4)
+    h = 1e-6
+    fd = (diffused_bspline(x + h, t, **kw) - diffused_bspline(x - h, t, **kw)) / (2 * h)
+    g = diffused_bspline_grad(x, t, **kw)
+    scale = g.abs().max()
+    assert ((fd - g).abs() / (g.abs() + 1e-6 * scale)).max() < 1e-4
+
+
+# ------------------------------------------------------------------ densities
+@pytest.fixture(scope="module")
+def dens2():
+    return BsplineDensity.random_besov(1.5, 2, max_level=3, terms_per_level=12, generator=7)
+
+
+def test_density_normalised_and_bin_masses(dens2):
+    e = torch.linspace(-1, 1, 33, dtype=F64)
+    masses = dens2.bin_masses(e)
+    assert abs(float(masses.sum()) - 1.0) < 1e-12
+    # a cell's exact mass against Gauss-Legendre quadrature of the density (exact for splines)
+    xi, w = np.polynomial.legendre.leggauss(6)
+    lo, hi = float(e[5]), float(e[6])
+    nodes = torch.tensor(lo + (xi + 1) * (hi - lo) / 2)
+    lo2, hi2 = float(e[20]), float(e[21])
+    nodes2 = torch.tensor(lo2 + (xi + 1) * (hi2 - lo2) / 2)
+    grid = torch.stack(torch.meshgrid(nodes, nodes2, indexing="ij"), -1).reshape(-1, 2)
+    vals = dens2.density(grid).reshape(6, 6)
+    wt = torch.tensor(w) * (hi - lo) / 2
+    wt2 = torch.tensor(w) * (hi2 - lo2) / 2
+    # the cell is inside one knot interval of every component only if knots align: 1/32 grid
+    # refines all levels <= 4, so GL with 6 nodes is exact
+    assert abs(float(wt @ vals @ wt2) - float(masses[5, 20])) < 1e-14
+
+
+def test_density_dense_and_sparse_paths_agree(dens2):
+    x = torch.rand(400, 2, dtype=F64) * 2.4 - 1.2
+    fast = dens2.density(x)
+    grids, dens2._level_grids = dens2._level_grids, None
+    try:
+        slow = dens2.density(x)
+    finally:
+        dens2._level_grids = grids
+    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-14)
+
+
+def test_sampler_matches_exact_cdf():
+    d = BsplineDensity(levels=[[1], [2], [3]], shifts=[[-2], [0], [2]], weights=[1.0, 2.0, 0.5], order=4)
+    x = d.sample(20000, generator=3)[:, 0].numpy()
+
+    def cdf(v):
+        v = torch.as_tensor(np.atleast_1d(v), dtype=F64)
+        z = v.unsqueeze(-1) * 2.0 ** d.levels[:, 0].to(F64) - d.shifts[:, 0].to(F64)
+        return (bspline_cdf(z, 4) @ d.mixture_probs).numpy()
+
+    assert stats.kstest(x, cdf).pvalue > 1e-5
+    # 2-D: each marginal against its exact CDF, and determinism
+    d2 = BsplineDensity.random_besov(1.0, 2, max_level=3, terms_per_level=8, generator=1)
+    s = d2.sample(20000, generator=5)
+    assert torch.equal(s, d2.sample(20000, generator=5))
+    for i in range(2):
+        def cdf_i(v, i=i):
+            v = torch.as_tensor(np.atleast_1d(v), dtype=F64)
+            z = v.unsqueeze(-1) * 2.0 ** d2.levels[:, i].to(F64) - d2.shifts[:, i].to(F64)
+            return (bspline_cdf(z, 4) @ d2.mixture_probs).numpy()
+        assert stats.kstest(s[:, i].numpy(), cdf_i).pvalue > 1e-5
+
+
+def test_diffused_density_integrates_to_one_and_matches_1d_factor():
+    d = BsplineDensity(levels=[[2], [1]], shifts=[[-1], [-2]], weights=[1.0, 1.0], order=3)
+    for t in [1e-3, 0.3, 3.0]:
+        knots = (np.arange(-8, 9) / 4 * math.exp(-t)).tolist()  # the diffused knots mu_t * j / 4
+        val = integrate.quad(lambda v, t=t: float(d.diffused_density(torch.tensor([[v]], dtype=F64), t)[0]),
+                             -12, 12, points=knots, limit=400, epsabs=1e-14, epsrel=1e-13)[0]
+        assert abs(val - 1.0) < 1e-11
+    x = torch.linspace(-2, 2, 9, dtype=F64).unsqueeze(-1)
+    direct = (d.weights[0] * diffused_bspline(x[:, 0], 0.2, order=3, level=2, shift=-1)
+              + d.weights[1] * diffused_bspline(x[:, 0], 0.2, order=3, level=1, shift=-2))
+    torch.testing.assert_close(d.diffused_density(x, 0.2), direct, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("t", [1e-3, 0.05, 1.0])
+def test_score_finite_differences(dens2, t):
+    x = dens2.sample(200, generator=2) + 0.05 * torch.randn(200, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    score = dens2.score(x, t)
+    h = 1e-6
+    for i in range(2):
+        e = torch.zeros(2, dtype=F64)
+        e[i] = h
+        fd = (dens2.log_diffused_density(x + e, t) - dens2.log_diffused_density(x - e, t)) / (2 * h)
+        assert ((fd - score[:, i]).abs() / (1 + score[:, i].abs())).max() < 1e-5
+
+
+@pytest.mark.parametrize("t", [0.05, 0.5, 2.0])
+def test_score_against_autograd_of_quadrature(dens2, t):
+    """Independent reference: p_t = int p_0(y) phi(x - mu y) dy by Gauss-Legendre on the
+    finest knot intervals (fine enough for sigma_t >= 0.3), differentiated by autograd."""
+    xi, w = np.polynomial.legendre.leggauss(16)
+    edges = np.linspace(-1, 1, 2**4 + 1)
+    nodes = torch.tensor(np.concatenate([a + (xi + 1) * (b - a) / 2 for a, b in zip(edges[:-1], edges[1:])]))
+    wts = torch.tensor(np.concatenate([w * (b - a) / 2 for a, b in zip(edges[:-1], edges[1:])]))
+    grid = torch.stack(torch.meshgrid(nodes, nodes, indexing="ij"), -1).reshape(-1, 2)
+    p0 = dens2.density(grid) * (wts[:, None] * wts[None, :]).reshape(-1)
+    mu, s2 = math.exp(-t), -math.expm1(-2 * t)
+    x = (torch.rand(30, 2, dtype=F64, generator=torch.Generator().manual_seed(4)) * 3 - 1.5).requires_grad_(True)
+    diff = x[:, None, :] - mu * grid[None]
+    pt = (p0 * torch.exp(-(diff**2).sum(-1) / (2 * s2))).sum(-1) / (2 * math.pi * s2)
+    (ref,) = torch.autograd.grad(torch.log(pt).sum(), x)
+    torch.testing.assert_close(dens2.score(x.detach(), t), ref, rtol=1e-7, atol=1e-7)
+    torch.testing.assert_close(dens2.diffused_density(x.detach(), t), pt.detach(), rtol=1e-8, atol=0)
+
+
+def test_score_finite_far_from_support_and_dtype():
+    d = BsplineDensity.random_besov(1.0, 1, max_level=4, generator=0)
+    x = torch.tensor([[-40.0], [3.0], [0.1]], dtype=torch.float32)
+    s = d.score(x, 1e-4)
+    assert s.dtype == torch.float32 and torch.isfinite(s).all()
+    sigma2 = -math.expm1(-2e-4)
+    # far left of the support the score points back: about -(x - mu * (-1)) / sigma^2
+    assert abs(float(s[0, 0]) - (-(-40.0 + math.exp(-1e-4)) / sigma2)) / abs(float(s[0, 0])) < 1e-2
+
+
+# ------------------------------------------------------------------ multiresolution
+def test_decompose_reproduces_splines_and_smooth_functions():
+    d = BsplineDensity.random_besov(1.0, 1, max_level=5, terms_per_level=10**6, generator=2)
+    c = decompose(d.density, order=4, max_level=6)
+    x = torch.linspace(-1, 1, 513, dtype=F64).unsqueeze(-1)
+    torch.testing.assert_close(reconstruct(c, x), d.density(x), rtol=0, atol=1e-10)
+    c2 = decompose(lambda z: torch.exp(-z[:, 0] ** 2 - 0.5 * z[:, 1]), order=4, max_level=5, dim=2)
+    y = torch.rand(300, 2, dtype=F64) * 2 - 1
+    assert (reconstruct(c2, y) - torch.exp(-y[:, 0] ** 2 - 0.5 * y[:, 1])).abs().max() < 1e-6
+
+
+def test_n_term_and_l2_norm():
+    f = lambda z: torch.abs(z[:, 0]) ** 0.6  # noqa: E731
+    c = decompose(f, order=3, max_level=7)
+    full, err0 = n_term_approximation(c, c.n_terms())
+    assert err0 == 0.0
+    errs = n_term_errors(c, [1, 4, 16, 64])
+    assert bool((errs[1:] <= errs[:-1] + 1e-15).all())
+    # the exact L2 norm against quadrature of the reconstruction
+    quad = integrate.quad(lambda v: float(reconstruct(c, torch.tensor([[v]], dtype=F64))[0]) ** 2, -1, 1,
+                          points=np.linspace(-1, 1, 2**7 + 1)[1:-1].tolist(), limit=500, epsabs=1e-13)[0]
+    assert abs(l2_norm(c) - math.sqrt(quad)) < 1e-9
+
+
+def test_besov_sequence_norm_direct():
+    c = decompose(lambda z: torch.sin(3 * z[:, 0]), order=4, max_level=4)
+    s, p, q = 1.3, 1.5, 2.0
+    terms = [2 ** (s * k) * (2.0 ** (-k) * float((ck.abs() ** p).sum())) ** (1 / p) for k, ck in enumerate(c.coeffs)]
+    assert abs(besov_sequence_norm(c, s=s, p=p, q=q, dim=1) - sum(t**q for t in terms) ** (1 / q)) < 1e-12
+    assert besov_sequence_norm(c, s=s, p=p, q=float("inf")) == pytest.approx(max(terms), rel=1e-14)
+
+
+def test_n_term_rate_matches_smoothness():
+    """Best N-term error of a random Besov function of smoothness s: slope within 0.3 of -s/d."""
+    s = 1.0
+    d = BsplineDensity.random_besov(s, 1, max_level=10, terms_per_level=10**6, generator=0)
+    c = decompose(d.density, order=4, max_level=10)
+    ns = [8, 16, 32, 64, 128, 256]
+    slope = fit_loglog_slope(ns, n_term_errors(c, ns))
+    assert abs(slope - (-s)) < 0.3, slope
+    d2 = BsplineDensity.random_besov(s, 2, max_level=6, terms_per_level=10**6, generator=0)
+    c2 = decompose(d2.density, order=4, max_level=6, dim=2)
+    ns2 = [64, 128, 256, 512, 1024, 2048, 4096]
+    slope2 = fit_loglog_slope(ns2, n_term_errors(c2, ns2))
+    assert abs(slope2 - (-s / 2)) < 0.3, slope2
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: cardinal_bspline(0.5, 0), "order"),
+        (lambda: cardinal_bspline(0.5, 9), "order"),
+        (lambda: diffused_bspline(0.1, 0.1, order=4, level=-1, shift=0), "level"),
+        (lambda: diffused_bspline(0.1, -0.1, order=4, level=0, shift=0), "t="),
+        (lambda: diffused_bspline(0.1, float("nan"), order=4, level=0, shift=0), "t="),
+        (lambda: diffused_bspline_grad(0.1, 0.1, order=0, level=0, shift=0), "order"),
+        (lambda: BsplineDensity([[0]], [[0]], [-1.0], order=1), "weights"),
+        (lambda: BsplineDensity([[0]], [[0]], [1.0], order=4), "support"),
+        (lambda: BsplineDensity([[1, 1]], [[0]], [1.0], order=2), "shape"),
+        (lambda: BsplineDensity([[-1]], [[0]], [1.0], order=2), "levels"),
+        (lambda: BsplineDensity([[1]], [[0]], [1.0, 2.0], order=2), "weights"),
+        (lambda: BsplineDensity([[1]], [[-1]], [1.0], order=2).sample(0), "n="),
+        (lambda: BsplineDensity([[1]], [[-1]], [1.0], order=2).score(torch.zeros(3, 2), 0.1), "x.shape"),
+        (lambda: BsplineDensity([[1]], [[-1]], [1.0], order=2).score(torch.zeros(3, 1), 0.0), "t="),
+        (lambda: BsplineDensity.random_besov(-1.0, 1), "smoothness"),
+        (lambda: BsplineDensity.random_besov(1.0, 0), "dim"),
+        (lambda: decompose(lambda z: z[:, 0], order=4, max_level=-1), "max_level"),
+        (lambda: decompose(lambda z: z[:, 0], order=4, max_level=9, dim=2), "max_level"),
+        (lambda: besov_sequence_norm(decompose(lambda z: z[:, 0], max_level=2), s=1, p=0.0, q=2), "p="),
+        (lambda: n_term_approximation(decompose(lambda z: z[:, 0], max_level=2), -1), "n_terms"),
+    ],
+)
+def test_bad_input_names_the_parameter(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
