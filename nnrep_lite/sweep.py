@@ -354,11 +354,13 @@ def execute_notebook(
     from papermill.exceptions import PapermillExecutionError
 
     parameters = dict(parameters or {})
+    previous = os.environ.get("NNREP_PROFILE")
     if profile is not None:
         from ._utils import PROFILES, check_choice
 
         check_choice("profile", profile, PROFILES)
-        os.environ["NNREP_PROFILE"] = profile
+        os.environ["NNREP_PROFILE"] = profile  # the kernel inherits it
+    used_profile = os.environ.get("NNREP_PROFILE") or parameters.get("profile")
     if cwd is None:
         cwd = Path(notebook).parent
     error = None
@@ -373,11 +375,17 @@ def execute_notebook(
         )
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
+    finally:
+        if profile is not None:  # do not leak into the caller's process
+            if previous is None:
+                os.environ.pop("NNREP_PROFILE", None)
+            else:
+                os.environ["NNREP_PROFILE"] = previous
     nb = nbformat.read(str(output), as_version=4)
     records = collect_records(nb)
     meta = nb.metadata.setdefault("nnrep", {})
     meta["parameters"] = parameters
-    meta["profile"] = os.environ.get("NNREP_PROFILE") or parameters.get("profile")
+    meta["profile"] = used_profile
     meta["status"] = "ok" if error is None else "failed"
     if error is not None:
         meta["error"] = error
@@ -478,20 +486,33 @@ def read_results(path) -> list[dict]:
 
 
 @contextlib.contextmanager
-def _sweep_lock(out: Path):
+def _sweep_lock(out: Path, wait_s: float = 15.0):
+    """An exclusive ``flock`` on ``out/.sweep.lock``; the kernel drops it when we die (even -9)."""
     import fcntl
 
-    fh = open(out / ".sweep.lock", "w")  # noqa: SIM115 - held for the whole sweep
+    fh = open(out / ".sweep.lock", "a+")  # noqa: SIM115 - held for the whole sweep
     try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(
-                f"out={str(out)!r} is in use: another sweep is writing there (wait or pick another --out)"
-            ) from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "unknown"
+                    raise RuntimeError(
+                        f"out={str(out)!r} is in use: another sweep (pid {holder}) is writing "
+                        "there; wait for it or pick another --out"
+                    ) from None
+                time.sleep(0.2)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
         yield
     finally:
-        fh.close()  # releases the lock; the kernel releases it too if we are killed
+        fh.close()  # releases the lock
 
 
 def run_sweep(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def test_run_refuses_unknown_and_mistyped_parameters_before_executing(tmp_path, 
     assert not target.exists()  # nothing was executed
 
 
-def test_run_executes_with_parameters_and_records(tmp_path, capsys):
+def test_run_executes_with_parameters_and_records(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NNREP_PROFILE", "full")  # --profile wins, and is not leaked
     target = tmp_path / "out.ipynb"
     rc = cli.main(["run", str(TINY), "-p", "a", "4", "-p", "b", "0.25", "-p", "mode", "zzz",
                    "--profile", "ci", "-o", str(target), "-q"])
@@ -68,7 +70,8 @@ def test_run_executes_with_parameters_and_records(tmp_path, capsys):
     meta = nb.metadata["nnrep"]
     assert meta["records"] == {"value": 1.0, "mode_len": 3, "profile_used": "ci"}
     assert meta["parameters"] == {"a": 4, "b": 0.25, "mode": "zzz", "profile": "ci"}
-    assert meta["status"] == "ok"
+    assert meta["status"] == "ok" and meta["profile"] == "ci"
+    assert os.environ["NNREP_PROFILE"] == "full"
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "a = 4" in injected[0].source
 

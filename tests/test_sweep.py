@@ -203,9 +203,10 @@ def test_sweep_on_dask_cluster_matches_local(sweep12, tmp_path):
     distributed = pytest.importorskip("distributed")
     out_local = sweep12[0]
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None,
         host="127.0.0.1",
     ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         res = sweep.run_sweep(TINY, SUBGRID, tmp_path / "dask", scheduler=cluster.scheduler_address,
                               profile="ci", progress=False)
     assert res.ran == 6 and res.failed == 0 and res.skipped == 0
@@ -255,6 +256,15 @@ def test_sweep_refuses_bad_input_before_running(tmp_path, capsys):
     assert cli.main([*base, "--grid", "a=1", "--workers", "0"]) == 2
     assert "workers=0" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_second_sweep_into_the_same_folder_is_refused(tmp_path):
+    with sweep._sweep_lock(tmp_path):
+        with pytest.raises(RuntimeError, match=rf"in use: another sweep \(pid {os.getpid()}\)"):
+            with sweep._sweep_lock(tmp_path, wait_s=0.3):
+                pass
+    with sweep._sweep_lock(tmp_path, wait_s=0.3):  # released afterwards
+        pass
 
 
 def test_sweep_survives_sigkill_and_resumes(tmp_path):
