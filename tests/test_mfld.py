@@ -443,3 +443,25 @@ def test_sg_excess_decreases_with_batch_size():
     assert out["sg"][0] > out["sg"][1] > 0
     assert out["sg"][0] > 3 * out["sg_sem"][0]
     assert out["sg_cost"][0] == pytest.approx(1 / 32)
+
+
+def test_history_free_energy_and_progress_bar():
+    obj = Quadratic(0.5)
+    x0 = torch.randn(200, 2, generator=gen(0), dtype=F64)
+    xs, h = mfld(obj, x0, eta=0.1, lambda2=0.2, steps=30, generator=0, free_energy_every=10, progress=True)
+    assert h["free_energy_step"] == [0, 10, 20]
+    assert h["free_energy"][0] == pytest.approx(free_energy(obj, x0, 0.2))
+    assert h["wall_time"] > 0 and h["grad_evals_total"] == 30
+
+
+def test_annealed_schedule_is_geometric_and_matches_plain_run_at_one_stage():
+    from nnrep_lite.mfld import annealed_mfld
+
+    obj = Quadratic(0.5)
+    x0 = torch.randn(50, 1, generator=gen(0), dtype=F64)
+    _, h = annealed_mfld(obj, x0, eta=0.1, lambda2_start=1.0, lambda2_end=0.01, steps=30, stages=3, generator=1)
+    assert sorted(set(h["lambda2"]), reverse=True) == pytest.approx([1.0, 0.1, 0.01])
+    assert h["step"] == list(range(30))
+    a, _ = annealed_mfld(obj, x0, eta=0.1, lambda2_start=0.3, lambda2_end=0.3, steps=20, stages=1, generator=4)
+    b, _ = mfld(obj, x0, eta=0.1, lambda2=0.3, steps=20, generator=4, progress=False)
+    assert torch.equal(a, b)
