@@ -305,7 +305,7 @@ def test_activation_menu_runs(target):
 
 
 def test_risk_curves_shapes():
-    out = os1.risk_curves([1.0, 4.0], [0.0, 0.5], d=32, seed=0, n_test=200)
+    out = os1.risk_curves([1.0, 4.0], [0.0, 0.5], d=32, seed=0, n_test=200, spectrum=True)
     assert out["ck1"].shape == (2, 2) and out["ck"].shape == (2,) and out["ntk"].shape == (2,)
     assert np.all(np.isfinite(out["ck1"])) and out["floor"] == pytest.approx(0.040146, abs=1e-6)
     assert np.all(out["top_singular"][1] > out["top_singular"][0])
@@ -388,3 +388,13 @@ def test_rank_one_curve_helper():
     out = os1.rank_one_curve([64, 256], seeds=2)
     assert out["errors"].shape == (2, 2) and out["slope"] < 0
     np.testing.assert_allclose(out["mean"], out["errors"].mean(axis=1))
+
+
+def test_non_finite_gradient_raises_divergence_error():
+    from nnrep_lite import DivergenceError
+
+    W0, a, beta = os1.init_params(4, 5, generator=0)
+    X, y, _ = os1.sample_teacher(6, beta, generator=0)
+    y[2] = float("inf")
+    with pytest.raises(DivergenceError, match="step 1"):
+        os1.one_step(X, y, W0, a, eta=1.0)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .._utils import as_generator, check_choice, check_int, check_real
+from .._utils import DivergenceError, as_generator, check_choice, check_int, check_real
 from .model import init_params, negative_gradient, rank_one_error, sample_teacher
 from .ridge import ck_risk, ntk_risk
 from .spectrum import singular_values, spike_overlap, top_left_singular_vector
@@ -82,7 +82,9 @@ def experiments(
 
     G0 = negative_gradient(X, y, W0, a, activation=activation)
     if not bool(torch.isfinite(G0).all()):
-        raise ValueError("the gradient G0 is not finite: reduce the sizes or use dtype=float64")
+        raise DivergenceError(
+            "the gradient G0 became NaN/Inf at step 1; use dtype=torch.float64 or smaller sizes"
+        )
     r1 = rank_one_error(G0, X, y, a, activation=activation) if rank_one else float("nan")
     del X, y
 
@@ -102,7 +104,9 @@ def experiments(
         eta = float(N) ** alpha
         W1 = W0 + (eta * math.sqrt(N)) * G0
         if not bool(torch.isfinite(W1).all()):
-            raise ValueError(f"W1 is not finite at alpha={alpha:g}; reduce alpha (eta = N^alpha)")
+            raise DivergenceError(
+                f"W1 became NaN/Inf at step 1 with alpha={alpha:g}; reduce alpha (eta = N^alpha)"
+            )
         risk = dict(shared)
         if "ck1" in features:
             risk["ck1"] = ck_risk(X2, y2, X3, f3, W1, **kw)
@@ -198,6 +202,7 @@ def risk_curves(
     n_test: int = 2048,
     dtype: torch.dtype = torch.float32,
     device=None,
+    spectrum: bool = False,
     callback: Callable[[dict], None] | None = None,
     progress: bool = False,
 ) -> dict:
@@ -205,7 +210,8 @@ def risk_curves(
 
     For each psi1 one draw is shared by all alphas (and CK/NTK, which do not depend on alpha,
     are fitted once). Returns numpy arrays: ``"psi1"``, ``"alphas"``, ``"ck"`` and ``"ntk"``
-    (len(psi1),), ``"ck1"`` and ``"top_singular"`` (len(alphas), len(psi1)), and ``"floor"``.
+    (len(psi1),), ``"ck1"`` and, with ``spectrum=True``, ``"top_singular"`` (len(alphas),
+    len(psi1)), and ``"floor"``.
     ``callback(dict)`` is called after each psi1 with the partial results.
     """
     d = check_int("d", d, low=1)
@@ -219,10 +225,11 @@ def risk_curves(
         "psi1": np.asarray(psi1_values, dtype=float),
         "alphas": np.asarray(alphas, dtype=float),
         "floor": nonlinear_energy(target),
-        "top_singular": np.full((len(alphas), len(psi1_values)), np.nan),
         "d": d,
         "N": N,
     }
+    if spectrum:
+        out["top_singular"] = np.full((len(alphas), len(psi1_values)), np.nan)
     for f in features:
         shape = (len(alphas), len(psi1_values)) if f == "ck1" else (len(psi1_values),)
         out[f] = np.full(shape, np.nan)
@@ -236,10 +243,11 @@ def risk_curves(
         res = experiments(
             n, d, N, alphas=alphas, lam=lam, noise=noise, activation=activation, target=target,
             features=features, generator=gen, n_test=n_test, dtype=dtype, device=device,
-            spectrum=True, rank_one=False,
+            spectrum=spectrum, rank_one=False,
         )  # fmt: skip
         for i, r in enumerate(res):
-            out["top_singular"][i, j] = float(r["singular_values"][0])
+            if spectrum:
+                out["top_singular"][i, j] = float(r["singular_values"][0])
             if "ck1" in features:
                 out["ck1"][i, j] = r["risk"]["ck1"]
         for f in ("ck", "ntk"):

@@ -32,14 +32,24 @@ from .theory import get_activation
 __all__ = ["ridge_risk", "ck_risk", "ntk_risk", "ntk_kernel", "solve_spd"]
 
 
-def solve_spd(M: torch.Tensor, b: torch.Tensor, shift: float) -> torch.Tensor:
-    """Solve (M + shift I) x = b for a symmetric positive semi-definite M (Cholesky, LU fallback)."""
-    M = M.clone()
+def solve_spd(M: torch.Tensor, b: torch.Tensor, shift: float, *, overwrite: bool = False) -> torch.Tensor:
+    """Solve (M + shift I) x = b for a symmetric positive semi-definite M by Cholesky.
+
+    ``overwrite=True`` adds the shift to M in place instead of copying M first (M is then
+    modified). The factor itself is a new matrix: torch's LAPACK wrapper always copies (scipy's
+    in-place ``potrf`` saves that copy but its OpenBLAS threads fight torch's OpenMP threads,
+    several times slower on a 2-core machine).
+    """
+    if not overwrite:
+        M = M.clone()
     M.diagonal().add_(shift)
     L, info = torch.linalg.cholesky_ex(M)
-    if int(info) == 0:
-        return torch.cholesky_solve(b.unsqueeze(-1), L).squeeze(-1)
-    return torch.linalg.solve(M, b)
+    if int(info) != 0:
+        raise ValueError(
+            f"the ridge system is not positive definite (shift={shift:g}); increase lam or use "
+            "dtype=torch.float64"
+        )
+    return torch.cholesky_solve(b.unsqueeze(-1), L).squeeze(-1)
 
 
 def _risk(pred: torch.Tensor, f_test: torch.Tensor) -> float:
@@ -100,19 +110,20 @@ def ck_risk(
     lam = check_real("lam", lam, low=0.0)
     act = get_activation(activation)
     n, N = X_train.shape[0], W.shape[1]
-    shift = n * lam / N
-    inv = 1.0 / math.sqrt(N)
+    # With unscaled F = sigma(X W) = sqrt(N) Phi the same estimator reads
+    # (F^T F + n lam I) c = F^T y, prediction F_test c (and the same shift in kernel form).
+    shift = n * lam
     if n >= N:
         M = torch.zeros(N, N, dtype=W.dtype, device=W.device)
         b = torch.zeros(N, dtype=W.dtype, device=W.device)
         step = row_chunk(N)
         for s in range(0, n, step):
-            F = act.fn(X_train[s : s + step] @ W).mul_(inv)
+            F = act.fn(X_train[s : s + step] @ W)
             M.addmm_(F.T, F)
             b.addmv_(F.T, y_train[s : s + step])
-        coef = solve_spd(M, b, shift)
+        coef = solve_spd(M, b, shift, overwrite=True)
         pred = torch.cat(
-            [act.fn(X_test[s : s + step] @ W).mul_(inv) @ coef for s in range(0, len(X_test), step)]
+            [act.fn(X_test[s : s + step] @ W) @ coef for s in range(0, len(X_test), step)]
         )
         return _risk(pred, f_test)
     m = X_test.shape[0]
@@ -121,10 +132,11 @@ def ck_risk(
     step = max(1, CHUNK_ENTRIES // max(n + m, 1))
     for s in range(0, N, step):
         Wc = W[:, s : s + step]
-        F = act.fn(X_train @ Wc).mul_(inv)
+        F = act.fn(X_train @ Wc)
         K.addmm_(F, F.T)
-        Kt.addmm_(act.fn(X_test @ Wc).mul_(inv), F.T)
-    alpha = solve_spd(K, y_train, shift)
+        Kt.addmm_(act.fn(X_test @ Wc), F.T)
+    alpha = solve_spd(K, y_train, shift, overwrite=True)
+    del K
     return _risk(Kt @ alpha, f_test)
 
 
@@ -145,7 +157,10 @@ def ntk_kernel(
         S1 = act.prime(X1 @ Wc)
         S2 = S1 if same else act.prime(X2 @ Wc)
         K.addmm_(S1, S2.T)
-    return K.mul_(X1 @ X2.T).div_(d * N)
+    rows = row_chunk(X2.shape[0])
+    for s in range(0, X1.shape[0], rows):  # Hadamard with X1 X2^T / (d N), block by block
+        K[s : s + rows].mul_(X1[s : s + rows] @ X2.T).div_(d * N)
+    return K
 
 
 def ntk_risk(
@@ -167,8 +182,8 @@ def ntk_risk(
     lam = check_real("lam", lam, low=0.0)
     n, N = X_train.shape[0], W.shape[1]
     K = ntk_kernel(X_train, X_train, W, activation=activation)
-    alpha = solve_spd(K, y_train, n * lam / N)
-    del K
+    alpha = solve_spd(K, y_train, n * lam / N, overwrite=True)
+    del K  # free the kernel before the test rows are built
     pred = torch.cat(
         [
             ntk_kernel(X_test[s : s + 4096], X_train, W, activation=activation) @ alpha

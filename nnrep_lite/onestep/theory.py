@@ -84,11 +84,11 @@ ACTIVATIONS: dict[str, Activation] = {
     "erf": Activation(
         "erf",
         torch.special.erf,
-        lambda z: _TWO_OVER_SQRT_PI * torch.exp(-z * z),
+        lambda z: z.square().neg_().exp_().mul_(_TWO_OVER_SQRT_PI),
         formula="erf(z)",
     ),
     "tanh": Activation(
-        "tanh", torch.tanh, lambda z: 1.0 - torch.tanh(z) ** 2, formula="tanh(z)"
+        "tanh", torch.tanh, lambda z: torch.tanh(z).square_().neg_().add_(1.0), formula="tanh(z)"
     ),
     "relu": Activation(
         "relu",
