@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .._utils import as_generator, check_choice, check_int, check_real
+from .._utils import as_generator, check_choice, check_int, check_real, default_device
 from .baselines import kde
 from .cache import cached, fingerprint
 from .metrics import tv_distance, w1_distance
@@ -33,27 +33,30 @@ def _seed(*parts: int) -> int:
 
 
 def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = True,
-                          progress: bool = False, callback=None, **train_kwargs):
-    """Train a :class:`ScoreMLP` on ``data`` (n, d) by DSM, cached on disk by data and all
+                          progress: bool = False, callback=None, device=None, **train_kwargs):
+    """Train a float32 :class:`ScoreMLP` on ``data`` (n, d) by DSM on ``device`` (default
+    :func:`~nnrep_lite.default_device`), cached on disk by data, seed, device type and all
     hyper-parameters. Returns ``(model, info)`` with info keys train_time_s, final_loss, cached."""
     cfg = {**_TRAIN_DEFAULTS, **train_kwargs}
     unknown = set(cfg) - set(_TRAIN_DEFAULTS)
     if unknown:
         raise ValueError(f"train_kwargs={sorted(unknown)} is invalid: must be among {sorted(_TRAIN_DEFAULTS)}")
     d = data.shape[1]
-    model = ScoreMLP(d, cfg["width"], cfg["depth"], seed=seed % 2**31)
+    device = torch.device(device) if device is not None else default_device()
+    model = ScoreMLP(d, cfg["width"], cfg["depth"], seed=seed % 2**31, device=device)
 
     def compute():
         t0 = time.perf_counter()
-        hist = train_score(model, data.float(), steps=cfg["steps"], batch_size=cfg["batch_size"],
+        hist = train_score(model, data.to(device=device, dtype=torch.float32), steps=cfg["steps"], batch_size=cfg["batch_size"],
                            lr=cfg["lr"], t_min=cfg["t_min"], t_max=cfg["t_max"],
                            time_sampling=cfg["time_sampling"], weighting=cfg["weighting"],
                            lr_decay=cfg["lr_decay"], weight_decay=cfg["weight_decay"],
                            generator=as_generator(seed % 2**62), progress=progress, callback=callback)
-        return {"state": model.state_dict(), "train_time_s": time.perf_counter() - t0,
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        return {"state": state, "train_time_s": time.perf_counter() - t0,
                 "final_loss": hist["loss"][-1]}
 
-    params = {"what": "ScoreMLP/dsm", "data": data, "seed": seed, "cfg": cfg}
+    params = {"what": "ScoreMLP/dsm", "data": data, "seed": seed, "cfg": cfg, "device": device.type}
     out, hit = cached("models", params, compute, enabled=cache)
     model.load_state_dict(out["state"])
     model.eval()
@@ -71,7 +74,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
                     smoothness: float | None = None, n_eval: int = 20000, bins: int = 40,
                     bounds=(-1.0, 1.0), sample_steps: int = 100, sample_method: str = "euler",
                     t_min: float | Callable[[int], float] = 1e-3, cache: bool = True,
-                    progress: bool = True, callback=None, **train_kwargs) -> list[dict]:
+                    progress: bool = True, callback=None, device=None, **train_kwargs) -> list[dict]:
     """Error of each estimator against ``target`` for each sample size n and seed.
 
     For each (n, seed) the same n training points are drawn exactly from ``target``; then
@@ -85,6 +88,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
 
     ``metric="tv"`` is :func:`tv_distance` of ``n_eval`` generated samples against exact cell
     masses (d <= 2); ``"w1"`` is :func:`w1_distance` against ``n_eval`` fresh target samples.
+    Networks train and sample on ``device`` (default :func:`~nnrep_lite.default_device`).
     Trained models and rows are cached on disk (:mod:`nnrep_lite.diffusion.cache`) keyed by
     every parameter, so re-plotting never retrains. ``callback(row)`` is called per row.
 
@@ -106,6 +110,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
     if metric == "tv" and d > 2:
         raise ValueError(f"metric='tv' is invalid for a target of dim {d}: must use 'w1' when d > 2")
     tfp = fingerprint(target)
+    device = torch.device(device) if device is not None else default_device()
     rows: list[dict] = []
     jobs = [(n, s) for n in ns for s in seeds]
     bar = tqdm(jobs, desc="rate experiment", disable=not progress)
@@ -118,18 +123,18 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
             params = {"target": tfp, "n": n, "seed": seed, "metric": metric, "est": est,
                       "n_eval": n_eval, "bins": bins, "bounds": list(bounds), "t_min": tm,
                       "smoothness": smoothness, "steps": sample_steps, "method": sample_method,
-                      "train": {**_TRAIN_DEFAULTS, **train_kwargs}}
+                      "train": {**_TRAIN_DEFAULTS, **train_kwargs}, "device": device.type}
 
             def compute(est=est, data=data, ref=ref, n=n, seed=seed, tm=tm):
                 train_time = 0.0
                 gen = as_generator(_seed(seed, n, 3))
                 if est == "diffusion":
                     model, info = train_diffusion_model(data, seed=_seed(seed, n, 4), cache=cache,
-                                                        **{**train_kwargs, "t_min": tm})
+                                                        device=device, **{**train_kwargs, "t_min": tm})
                     train_time = info["train_time_s"]
                     samples = reverse_sde_sample(model, n_eval, d, t_max=train_kwargs.get("t_max", 8.0),
                                                  t_min=tm, steps=sample_steps, method=sample_method,
-                                                 generator=gen, device="cpu", dtype=torch.float32)
+                                                 generator=gen, device=device, dtype=torch.float32)
                 elif est == "kde":
                     t0 = time.perf_counter()
                     est_kde = kde(data, smoothness=smoothness)
