@@ -5,6 +5,7 @@ decomposition. See DESIGN.md, "Cardinal B-splines and Besov densities"."""
 from .cardinal import cardinal_bspline, cardinal_bspline_derivative, refinement_mask, tensor_bspline
 from .density import BsplineDensity, bspline_cdf
 from .diffused import diffused_bspline, diffused_bspline_grad, log_diffused_bspline
+from .examples import EXAMPLES, approximation_curves, example_function, n_term_rate
 from .multiresolution import (
     BsplineCoefficients,
     besov_sequence_norm,
@@ -36,4 +37,8 @@ __all__ = [
     "normalised_magnitudes",
     "l2_norm",
     "fit_loglog_slope",
+    "EXAMPLES",
+    "example_function",
+    "approximation_curves",
+    "n_term_rate",
 ]

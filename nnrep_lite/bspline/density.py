@@ -19,7 +19,7 @@ import torch
 
 from .._utils import as_generator, as_tensor, check_int, check_real
 from .cardinal import MAX_ORDER, cardinal_bspline, sparse_basis
-from .diffused import log_diffused_bspline
+from .diffused import log_g, ou_mean_std_float
 
 
 class BsplineDensity:
@@ -190,17 +190,19 @@ class BsplineDensity:
         n = x64.shape[0]
         logs = self._log_c.to(x64.device).expand(n, -1).clone()
         grads = [] if need_grad else None
+        mu, sigma = ou_mean_std_float(t)
         for i, (uniq, inverse) in enumerate(self._factors):
-            lv = torch.empty(n, len(uniq), dtype=torch.float64, device=x64.device)
-            dv = torch.empty_like(lv) if need_grad else None
-            for u, (lev, sh) in enumerate(uniq):
-                lg, dl = log_diffused_bspline(x64[:, i], t, order=self.order, level=lev, shift=sh)
-                lv[:, u] = lg
-                if need_grad:
-                    dv[:, u] = dl
+            pairs = torch.as_tensor(uniq, dtype=torch.float64, device=x64.device)  # (U, 2)
+            scale = 2.0 ** pairs[:, 0]
+            # all unique factors at once: z = 2^a x / mu - b, tau = 2^a sigma / mu, shape (n, U)
+            z = (x64[:, i : i + 1] / mu.unsqueeze(-1)) * scale - pairs[:, 1]
+            tau = (sigma / mu).unsqueeze(-1) * scale
+            lg, dlg = log_g(z.reshape(-1), tau.reshape(-1), self.order)
+            lv = lg.reshape(z.shape) - torch.log(mu).unsqueeze(-1)
             inv = inverse.to(x64.device)
             logs = logs + lv[:, inv]
             if need_grad:
+                dv = dlg.reshape(z.shape) * scale / mu.unsqueeze(-1)
                 grads.append(dv[:, inv])
         return logs, (torch.stack(grads, dim=-1) if need_grad else None)
 
@@ -226,6 +228,15 @@ class BsplineDensity:
     def diffused_density(self, x, t) -> torch.Tensor:
         """p_t(x) = int p_0(y) phi_{sigma_t}(x - mu_t y) dy, shape (n,)."""
         return torch.exp(self.log_diffused_density(x, t))
+
+    def log_density_and_score(self, x, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log p_t(x), grad log p_t(x))`` in one pass, shapes (n,) and (n, d)."""
+        x = self._check_x(x)
+        x64 = x.to(torch.float64)
+        logs, grads = self._log_terms(x64, self._time(t, x.shape[0], x.device), need_grad=True)
+        resp = torch.softmax(logs, dim=1)
+        return (torch.logsumexp(logs, dim=1).to(x.dtype),
+                torch.einsum("nj,njd->nd", resp, grads).to(x.dtype))
 
     def score(self, x, t) -> torch.Tensor:
         """Exact grad_x log p_t(x), shape (n, d); t a float > 0 or an (n,) tensor."""

@@ -1,0 +1,166 @@
+"""Plotly figures for notebook 03 (B-splines, multiresolution, Besov rates, diffusion of
+B-spline densities). Builders take tensors or arrays (moved to CPU here) and return
+``go.FigureWidget`` when ``widget=True`` so panels can update them in place."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+LAYOUT = {"template": "simple_white", "font": {"size": 15}, "width": 1000, "height": 480,
+          "legend": {"orientation": "h", "y": -0.18}, "margin": {"t": 60, "b": 60}}
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _wrap(fig: go.Figure, widget: bool):
+    return go.FigureWidget(fig) if widget else fig
+
+
+# ------------------------------------------------------------------ (a) orders
+def order_traces(x, curves: dict, convolution=None, current: int = 4) -> list[go.Scatter]:
+    """One line per order m (the current one bold) and markers of the numerical N_{m-1} * N_1."""
+    traces = []
+    for m in range(1, 7):
+        y = _np(curves[m]) if m in curves else np.full(len(_np(x)), np.nan)
+        traces.append(go.Scatter(x=_np(x), y=y, mode="lines", name=f"N_{m}",
+                                 line={"color": PALETTE[(m - 1) % 8], "width": 4 if m == current else 1.5,
+                                       "dash": "solid" if m == current else "dot"},
+                                 visible=True if m in curves else "legendonly"))
+    cx, cy = (convolution if convolution is not None else ([], []))
+    traces.append(go.Scatter(x=_np(cx), y=_np(cy), mode="markers", name="numerical N_{m-1} * N_1",
+                             marker={"color": PALETTE[7], "size": 5, "symbol": "x"}))
+    return traces
+
+
+def order_figure(x, curves, convolution, current: int, widget: bool = True):
+    fig = go.Figure(order_traces(x, curves, convolution, current))
+    fig.update_layout(**LAYOUT, title=f"Cardinal B-splines: N_m = N_(m-1) * N_1, degree m-1 (m = {current})",
+                      xaxis_title="x", yaxis_title="N_m(x)")
+    return _wrap(fig, widget)
+
+
+# ------------------------------------------------------------------ (b) decomposition
+def coefficient_heatmap(coeffs, columns: int = 256):
+    """log10 of the L2-normalised coefficient magnitudes, one row per level, positioned at the
+    centre (j + m/2) 2^-k of each B-spline (1-D coefficients)."""
+    from ..bspline import normalised_magnitudes
+
+    mags = normalised_magnitudes(coeffs)
+    edges = np.linspace(-1, 1, columns + 1)
+    z = np.full((len(mags), columns), np.nan)
+    m = coeffs.order
+    for k, mag in enumerate(mags):
+        j = np.arange(mag.numel()) + coeffs.offset(k)
+        centre = (j + m / 2) / 2.0**k
+        col = np.clip(np.searchsorted(edges, centre) - 1, 0, columns - 1)
+        vals = np.log10(np.maximum(_np(mag).reshape(-1), 1e-16))
+        for c, v in zip(col, vals):
+            z[k, c] = v if np.isnan(z[k, c]) else max(z[k, c], v)
+        # spread each level's value over the cells it covers, for readability
+        for c in range(columns):
+            if np.isnan(z[k, c]):
+                nearest = np.argmin(np.abs(centre - 0.5 * (edges[c] + edges[c + 1])))
+                z[k, c] = vals[nearest]
+    return 0.5 * (edges[1:] + edges[:-1]), np.arange(len(mags)), z
+
+
+def decomposition_figure(x, f_vals, approx_vals, heat, curves, *, s: float, d: int, n_terms: int,
+                         widget: bool = True):
+    """Left: f and its N-term reconstruction; middle: coefficient magnitudes per level;
+    right: N-term and linear errors on log-log with the N^{-s/d} line."""
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.36, 0.28, 0.36], horizontal_spacing=0.08,
+                        subplot_titles=("f and its N-term approximation", "log10 |α_kj| ‖N_kj‖ by level",
+                                        "L2 error vs number of terms N"))
+    for tr in decomposition_traces(x, f_vals, approx_vals, heat, curves, s=s, d=d, n_terms=n_terms):
+        fig.add_trace(tr[0], row=1, col=tr[1])
+    fig.update_layout(**{**LAYOUT, "width": 1250, "height": 460})
+    fig.update_xaxes(title_text="x", row=1, col=1)
+    fig.update_xaxes(title_text="position", row=1, col=2)
+    fig.update_yaxes(title_text="level k", row=1, col=2)
+    fig.update_xaxes(title_text="N", type="log", row=1, col=3)
+    fig.update_yaxes(title_text="‖f − f_N‖₂", type="log", row=1, col=3)
+    return _wrap(fig, widget)
+
+
+def decomposition_traces(x, f_vals, approx_vals, heat, curves, *, s, d, n_terms):
+    ns = np.asarray(curves["ns"], dtype=float)
+    ref_n = np.geomspace(max(1.0, ns.min()), ns.max(), 20)
+    anchor = curves["n_term"][0] if curves["n_term"] else 1.0
+    ref = anchor * (ref_n / ref_n[0]) ** (-s / d)
+    hx, hy, hz = heat
+    return [
+        (go.Scatter(x=_np(x), y=_np(f_vals), name="f", line={"color": PALETTE[7], "width": 2}), 1),
+        (go.Scatter(x=_np(x), y=_np(approx_vals), name=f"best {n_terms}-term", line={"color": PALETTE[3], "width": 2}), 1),
+        (go.Heatmap(x=hx, y=hy, z=hz, colorscale="Viridis", showscale=False, name="coefficients"), 2),
+        (go.Scatter(x=ns, y=curves["n_term"], mode="lines+markers", name=f"N-term (slope {curves['n_term_slope']:.2f})",
+                    line={"color": PALETTE[0]}), 3),
+        (go.Scatter(x=curves["linear_n"], y=curves["linear"], mode="lines+markers",
+                    name=f"linear, levels ≤ L (slope {curves['linear_slope']:.2f})", line={"color": PALETTE[1]}), 3),
+        (go.Scatter(x=ref_n, y=ref, mode="lines", name=f"N^(−s/d), s/d = {s / d:.2f}",
+                    line={"color": PALETTE[7], "dash": "dash"}), 3),
+    ]
+
+
+# ------------------------------------------------------------------ (c) 1-D diffusion
+def diffusion_traces(x, density, score, samples, *, bins: int = 60, bounds=(-2.0, 2.0)):
+    counts, edges = np.histogram(_np(samples).reshape(-1), bins=bins, range=bounds)
+    width = edges[1] - edges[0]
+    heights = counts / max(1, _np(samples).size) / width
+    return [
+        (go.Bar(x=0.5 * (edges[1:] + edges[:-1]), y=heights, width=width, name="forward samples X_t",
+                marker_color=PALETTE[5], opacity=0.6), 1),
+        (go.Scatter(x=_np(x), y=_np(density), name="exact p_t", line={"color": PALETTE[0], "width": 3}), 1),
+        (go.Scatter(x=_np(x), y=_np(score), name="exact score ∇ log p_t", line={"color": PALETTE[3], "width": 3}), 2),
+    ]
+
+
+def diffusion_figure(x, density, score, samples, *, t: float, widget: bool = True):
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08)
+    for tr, row in diffusion_traces(x, density, score, samples):
+        fig.add_trace(tr, row=row, col=1)
+    fig.update_layout(**{**LAYOUT, "height": 560}, title=diffusion_title(t), bargap=0)
+    fig.update_yaxes(title_text="density", row=1, col=1)
+    fig.update_yaxes(title_text="∇ log p_t", row=2, col=1)
+    fig.update_xaxes(title_text="x", row=2, col=1)
+    return _wrap(fig, widget)
+
+
+def diffusion_title(t: float) -> str:
+    mu, sigma = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
+    return f"OU forward process at t = {t:.3g}: X_t = {mu:.3f} X_0 + {sigma:.3f} Z"
+
+
+# ------------------------------------------------------------------ (d) 2-D density and score
+def density2d_traces(grid, density, arrows_xy, arrows_uv, scale: float):
+    """Heatmap of p_t and the score field as line segments (one trace, NaN-separated)."""
+    g = _np(grid)
+    xy, uv = _np(arrows_xy), _np(arrows_uv)
+    norm = np.linalg.norm(uv, axis=1).max() or 1.0
+    seg = uv / norm * scale
+    xs = np.column_stack([xy[:, 0], xy[:, 0] + seg[:, 0], np.full(len(xy), np.nan)]).ravel()
+    ys = np.column_stack([xy[:, 1], xy[:, 1] + seg[:, 1], np.full(len(xy), np.nan)]).ravel()
+    tips = xy + seg
+    return [
+        go.Heatmap(x=g, y=g, z=_np(density).T, colorscale="Viridis", colorbar={"title": "p_t"}, name="p_t"),
+        go.Scatter(x=xs, y=ys, mode="lines", line={"color": "white", "width": 1.5}, name="score direction"),
+        go.Scatter(x=tips[:, 0], y=tips[:, 1], mode="markers", marker={"color": "white", "size": 3},
+                   name="arrow tips", showlegend=False),
+    ]
+
+
+def density2d_figure(grid, density, arrows_xy, arrows_uv, *, t: float, scale: float = 0.08,
+                     widget: bool = True):
+    fig = go.Figure(density2d_traces(grid, density, arrows_xy, arrows_uv, scale))
+    fig.update_layout(**{**LAYOUT, "width": 700, "height": 620}, title=f"2-D tensor-product density p_t and ∇ log p_t, t = {t:.3g}",
+                      xaxis_title="x₁", yaxis_title="x₂")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return _wrap(fig, widget)
