@@ -58,9 +58,11 @@ browser-deps:
 	@bash scripts/ensure_browser.sh
 
 # Exit code is pytest's (ruff runs first and stops the build on lint errors).
+# One OpenMP thread per process: kernels, servers and pytest share the cores, and torch's
+# spinning threads slow small tensor ops by orders of magnitude under contention.
 test: $(VENV)/.installed-test browser-deps
 	$(VENV)/bin/ruff check nnrep_lite tests benchmarks
-	NNREP_PROFILE=ci $(VENV)/bin/python -m pytest tests notebooks --nbval-lax \
+	OMP_NUM_THREADS=1 NNREP_PROFILE=ci $(VENV)/bin/python -m pytest tests notebooks --nbval-lax \
 	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed-test
