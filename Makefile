@@ -33,8 +33,9 @@ $(VENV)/.torch: | $(VENV)/bin/python
 	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
 	  echo "NVIDIA GPU found: installing the CUDA build of torch"; \
 	  $(PIP) install "torch==$(TORCH_VERSION)"; \
-	elif $(PIP) install --no-index "torch==$(TORCH_VERSION)" 2>/dev/null; then \
-	  echo "installed a local CPU build of torch $(TORCH_VERSION)"; \
+	elif $(PIP) install --quiet --no-deps --no-index "torch==$(TORCH_VERSION)" 2>/dev/null; then \
+	  echo "installed a local CPU build of torch $(TORCH_VERSION); now its dependencies"; \
+	  $(PIP) install --quiet "torch==$(TORCH_VERSION)"; \
 	else \
 	  echo "no NVIDIA GPU: installing the CPU build of torch"; \
 	  $(PIP) install "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple; \

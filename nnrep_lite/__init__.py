@@ -13,8 +13,11 @@ import importlib
 
 from ._utils import (
     DivergenceError,
+    MemoryBudgetError,
     as_generator,
+    check_parameters,
     default_device,
+    memory_budget,
     resolve_profile,
 )
 
@@ -26,6 +29,9 @@ __all__ = [
     "as_generator",
     "resolve_profile",
     "DivergenceError",
+    "MemoryBudgetError",
+    "check_parameters",
+    "memory_budget",
     "bspline",
     "densities",
     "diffusion",

@@ -154,3 +154,108 @@ def check_finite(name: str, tensor: torch.Tensor, *, step: int, knob: str) -> No
         raise DivergenceError(
             f"{name} became NaN/Inf at step {step}; {knob}"
         )
+
+
+# ---------------------------------------------------------------- memory guard
+
+
+class MemoryBudgetError(ValueError):
+    """A request whose estimated memory exceeds the budget (``NNREP_MAX_MEMORY``)."""
+
+
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def _parse_bytes(text: str) -> int:
+    s = text.strip().lower().removesuffix("b").removesuffix("i")
+    unit = s[-1] if s and s[-1] in "kmgt" else ""
+    try:
+        value = float(s[: len(s) - len(unit)])
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"NNREP_MAX_MEMORY={text!r} is invalid: must be a positive size such as 8G, 512M or 1e9")
+    return int(value * _UNITS[unit])
+
+
+def _available_ram() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 8 * 2**30
+
+
+def memory_budget(device: torch.device | str | None = None) -> int:
+    """Bytes one request may use: ``NNREP_MAX_MEMORY`` if set, else 60% of available RAM
+    (or 80% of free GPU memory for a CUDA device)."""
+    env = os.environ.get("NNREP_MAX_MEMORY")
+    if env:
+        return _parse_bytes(env)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(0.8 * free)
+    return int(0.6 * _available_ram())
+
+
+def check_memory(nbytes: float, *, what: str, reduce: str, device=None) -> None:
+    """Refuse a request whose estimated peak memory exceeds :func:`memory_budget`.
+
+    Args:
+        nbytes: the estimate in bytes.
+        what: what is being computed ("one-step experiment").
+        reduce: the parameters to reduce ("n or N").
+    """
+    budget = memory_budget(device)
+    if nbytes > budget:
+        raise MemoryBudgetError(
+            f"{what} needs about {nbytes / 2**30:.2f} GiB, over the memory budget of "
+            f"{budget / 2**30:.2f} GiB (NNREP_MAX_MEMORY): reduce {reduce}"
+        )
+
+
+# ---------------------------------------------------------------- papermill parameters
+
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def check_parameters(namespace: dict, **expected: type) -> dict:
+    """Validate a notebook's papermill parameters right after the parameters cell.
+
+    ``expected`` maps each parameter name to its type (``float`` also accepts ints). Any other
+    public name in ``namespace`` that is a plain value (a misspelt ``-p sed 3``) is refused, as
+    is a value of the wrong type; the message lists the notebook's parameters.
+
+    Returns:
+        ``{name: value}`` of the expected parameters.
+    """
+    listing = ", ".join(f"{k}: {t.__name__}" for k, t in expected.items())
+    plain = (bool, int, float, str, type(None), list, tuple, dict)
+    unknown = sorted(
+        k for k, v in namespace.items()
+        if not k.startswith("_") and k not in expected and k not in _IPYTHON_NAMES and isinstance(v, plain)
+    )
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}: this notebook's parameters are {listing}")
+    out = {}
+    for name, typ in expected.items():
+        if name not in namespace:
+            raise ValueError(f"parameter {name} is missing: this notebook's parameters are {listing}")
+        value = namespace[name]
+        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise TypeError(
+                f"parameter {name}={value!r} is invalid: must be of type {typ.__name__} "
+                f"(this notebook's parameters are {listing})"
+            )
+        out[name] = value
+    return out
