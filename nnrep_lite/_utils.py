@@ -67,8 +67,11 @@ def resolve_profile(profile: str = "default") -> str:
 
     ``ci`` runs in seconds, ``default`` is lecture size, ``full`` is paper size.
     """
-    chosen = os.environ.get("NNREP_PROFILE") or profile
-    return check_choice("profile", chosen, PROFILES)
+    check_choice("profile", profile, PROFILES)
+    env = os.environ.get("NNREP_PROFILE")
+    if env:
+        check_choice("NNREP_PROFILE", env, PROFILES)
+    return env or profile
 
 
 # ---------------------------------------------------------------- validation helpers
