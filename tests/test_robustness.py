@@ -82,7 +82,7 @@ BAD_CALLS = [
     (lambda: mfld.mfld(_reg(), torch.zeros(8, 3, dtype=F64), eta=0.1, lambda2=0.01, steps=5, batch_size=99,
                        progress=False), ValueError, ["batch_size"]),
     (lambda: mfld.mfld(_reg(), torch.zeros(8, 5, dtype=F64), eta=0.1, lambda2=0.01, steps=5, progress=False),
-     ValueError, ["dimension"]),
+     ValueError, ["particles.shape", "(N, 3)"]),
     (lambda: mfld.mfld(_reg(), torch.zeros(8, 3, dtype=F64), eta=0.1, lambda2=0.01, steps=5,
                        variance_reduction="saga", progress=False), ValueError, ["variance_reduction"]),
     (lambda: mfld.Quadratic(-0.1), ValueError, ["lambda1"]),
