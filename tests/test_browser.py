@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
 # (notebook, label text of the slider to move, value to type); the plot checked is the
 # one in the same output as that slider.
 REAL_CASES = [
-    pytest.param(ROOT / "notebooks" / "03_besov_bspline.ipynb", None, None, id="03_besov_bspline"),
+    pytest.param(ROOT / "notebooks" / "03_besov_bspline.ipynb", "N terms", "40", id="03_besov_bspline"),
     pytest.param(ROOT / "notebooks" / "06_one_step_spike.ipynb", "α", "0.5", id="06_one_step_spike"),
 ]
 DEMO_CASE = pytest.param(DATA / "widget_demo.ipynb", "frequency f", "4.2", id="widget_demo")
@@ -224,9 +224,10 @@ def _other_value(slider, old_text: str) -> str:
     return f"{target:g}"
 
 
-_LAB_STATE = """() => {
+_LAB_STATE = """(name) => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   if (!w || !w.content || !w.sessionContext || !w.sessionContext.session) return null;
+  if (!w.context || w.context.path !== name) return null;  // not (yet) our notebook's tab
   const cells = w.content.widgets.filter((c) => c.model.type === 'code');
   const kernel = w.sessionContext.session.kernel;
   return {
@@ -257,22 +258,26 @@ def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
     page.on("pageerror", lambda exc: page_errors.append(f"{exc}\n{exc.stack}"))
     name = f"lab-{notebook.stem}"
     try:
-        page.goto(f"{lab['base']}/lab/tree/{notebook.name}?token={lab['token']}")
+        # ?reset: a fresh workspace, so tabs of earlier tests are not restored
+        page.goto(f"{lab['base']}/lab/tree/{notebook.name}?reset&token={lab['token']}")
         page.wait_for_selector(".jp-Notebook", timeout=90_000)
-        page.wait_for_function(f"() => ({_LAB_STATE})() !== null", timeout=90_000)
-        _wait_idle(page, 90)  # kernel started
+        page.wait_for_function(f"(n) => ({_LAB_STATE})(n) !== null", arg=notebook.name,
+                               timeout=90_000)
+        _wait_idle(page, 90)  # kernel started: "Idle" in the status bar
+        page.wait_for_function(f"(n) => ({_LAB_STATE})(n).status === 'idle'", arg=notebook.name,
+                               timeout=90_000)
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_function(
-            f"() => {{ const s = ({_LAB_STATE})(); return s && s.status === 'idle' && "
+            f"(n) => {{ const s = ({_LAB_STATE})(n); return s && s.status === 'idle' && "
             "(s.pending === 0 || s.errors.length > 0) && s.running === 0; }",
-            timeout=150_000, polling=500,
+            arg=notebook.name, timeout=150_000, polling=500,
         )
-        state = page.evaluate(_LAB_STATE)
+        state = page.evaluate(_LAB_STATE, notebook.name)
         assert state["errors"] == [], f"cells raised: {state['errors']}"
         _shot(page, f"{name}-ran")
         _move_slider_and_check_plot(page, label, value, f"{name}-moved")
         _wait_idle(page, 60)
-        state = page.evaluate(_LAB_STATE)
+        state = page.evaluate(_LAB_STATE, notebook.name)
         assert state["errors"] == [], f"cells raised: {state['errors']}"
         assert page.locator(".jp-OutputArea-output:has-text('Traceback')").count() == 0
         assert not page_errors, page_errors
