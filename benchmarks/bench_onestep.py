@@ -21,7 +21,6 @@ resident set size, next to the size of its inputs (X, the fresh ridge batch, the
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import time
@@ -36,50 +35,63 @@ PSI1S = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0]
 
 
 def _floor_ops(n: int, d: int, N: int, n_test: int, device) -> callable:
-    """The dominant operations of ``experiment`` as raw torch calls on the same shapes."""
-    g = torch.Generator().manual_seed(0)
-    kw = {"generator": g, "dtype": torch.float32}
-    X = torch.randn(n, d, **kw).to(device)
-    X2 = torch.randn(n, d, **kw).to(device)
-    X3 = torch.randn(n_test, d, **kw).to(device)
-    W0 = (torch.randn(d, N, **kw) / math.sqrt(d)).to(device)
-    W1 = W0 + 0.01 * torch.randn(d, N, **kw).to(device)
-    y = torch.randn(n, **kw).to(device)
-    eye_n = torch.eye(n, device=device)
-    eye_N = torch.eye(N, device=device)
+    """The dominant operations of ``experiment`` as raw torch calls on the same matrices.
+
+    The operands (the draws, sigma(X W), sigma'(X W0), G0, W1) are built once outside the timed
+    function, so the floor is: the GEMMs X W0, X^T D, X2 W0, X2 W1, X3 W0, X3 W1, the two CK Grams
+    F^T F and their Cholesky solves, the NTK kernels S S^T * X2 X2^T (train and test) and their
+    Cholesky solve, and ``svdvals`` of W1, G0 and G0 - A: no activations, chunking or checks.
+    """
+    gen = torch.Generator().manual_seed(0)
+    W0, a, beta = onestep.init_params(d, N, generator=gen, device=device)
+    X, y, _ = onestep.sample_teacher(n, beta, generator=gen)
+    X2, y2, _ = onestep.sample_teacher(n, beta, generator=gen)
+    X3, _, _ = onestep.sample_teacher(n_test, beta, generator=gen)
+    W1, G0 = onestep.one_step(X, y, W0, a, eta=N**0.5)
+    R = G0 - onestep.rank_one_gradient(X, y, a)
+    act = onestep.get_activation("erf")
+    D = act.prime(X @ W0)
+    F0, F1 = act.fn(X2 @ W0), act.fn(X2 @ W1)
+    S, St = act.prime(X2 @ W0), act.prime(X3 @ W0)
+    shift_N = torch.eye(N, device=device) * n * 1e-3
+    shift_n = torch.eye(n, device=device) * n * 1e-3 / N
 
     def run():
-        Z = X @ W0  # step: forward products
-        G = X.T @ Z  # step: X^T D
-        for W in (W0, W1):  # CK at W0 and trained CK at W1 (primal: n >= N)
-            F = X2 @ W
-            M = F.T @ F + eye_N
-            L = torch.linalg.cholesky(M)
-            torch.cholesky_solve((F.T @ y)[:, None], L)
-            X3 @ W
-        S = X2 @ W0  # NTK: sigma'(X W0) products, the kernel and its solve
-        K = (S @ S.T) * (X2 @ X2.T) + eye_n
-        St = X3 @ W0
-        Kt = (St @ S.T) * (X3 @ X2.T)
+        X @ W0  # step: forward products
+        X.T @ D  # step: X^T D
+        for W, F in ((W0, F0), (W1, F1)):  # CK at W0 and trained CK at W1 (primal: n >= N)
+            X2 @ W
+            L = torch.linalg.cholesky(F.T @ F + shift_N)
+            c = torch.cholesky_solve((F.T @ y2)[:, None], L)
+            (X3 @ W) @ c
+        K = (S @ S.T).mul_(X2 @ X2.T).div_(d * N).add_(shift_n)  # NTK: kernel and solve
         L = torch.linalg.cholesky(K)
-        Kt @ torch.cholesky_solve(y[:, None], L)
-        for M in (W1, G, G):  # spectrum of W1 and the two operator norms of the rank-one error
+        c = torch.cholesky_solve(y2[:, None], L)
+        ((St @ S.T).mul_(X3 @ X2.T)) @ c
+        for M in (W1, G0, R):  # spectrum of W1 and the two operator norms of the rank-one error
             torch.linalg.svdvals(M.T)
 
     return run
 
 
 def _memory_probe(n: int, d: int, N: int, n_test: int) -> dict:
-    """Peak RSS growth of one ``experiment`` in a fresh process, in MB, and its input size."""
+    """Peak RSS growth of one ``experiment`` in a fresh process, in MB, and its input size.
+
+    The experiment creates its inputs (X, the ridge batch, the test set, W0), so the growth
+    includes them: ``ratio_to_inputs`` <= 2 means peak memory under twice the inputs.
+    """
     code = f"""
-import json, resource, torch
+import json, torch
 from nnrep_lite import onestep
 onestep.experiment(64, 32, 64, alpha=0.5, generator=0, n_test=64)  # warm up the libraries
-torch.set_num_threads(torch.get_num_threads())
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak RSS (ru_maxrss would carry the parent's peak across exec)
+base = hwm()
 onestep.experiment({n}, {d}, {N}, alpha=0.5, generator=0, n_test={n_test})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"peak_growth_mb": (peak - base) / 1024}}))
+print(json.dumps({{"peak_growth_mb": (hwm() - base) / 1024}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
