@@ -398,3 +398,23 @@ def test_non_finite_gradient_raises_divergence_error():
     y[2] = float("inf")
     with pytest.raises(DivergenceError, match="step 1"):
         os1.one_step(X, y, W0, a, eta=1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("inplace_min", [1, 10**9])  # scipy in-place potrf path and torch path
+def test_solve_spd_matches_numpy(dtype, inplace_min, monkeypatch):
+    monkeypatch.setattr(ridge_mod, "INPLACE_MIN_SIZE", inplace_min)
+    g = _gen(9)
+    A = torch.randn(30, 20, generator=g, dtype=F64)
+    M = (A @ A.T).to(dtype)
+    b = torch.randn(30, generator=g, dtype=F64).to(dtype)
+    ref = np.linalg.solve(M.double().numpy() + 0.1 * np.eye(30), b.double().numpy())
+    got = os1.solve_spd(M.clone(), b, 0.1, overwrite=True)
+    assert got.dtype == dtype
+    tol = 1e-10 if dtype == F64 else 1e-3
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=tol, atol=tol)
+    keep = M.clone()
+    os1.solve_spd(M, b, 0.1)  # overwrite=False leaves M untouched
+    assert torch.equal(M, keep)
+    with pytest.raises(ValueError, match="lam"):
+        os1.solve_spd(-torch.eye(3, dtype=dtype), torch.ones(3, dtype=dtype), 0.0, overwrite=True)
