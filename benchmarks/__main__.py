@@ -1,0 +1,146 @@
+"""Runner: ``python -m benchmarks [--quick] [--device cpu|cuda] --json PATH [--only NAME ...]``.
+
+Imports every ``benchmarks/bench_*.py`` module, calls its ``records(quick, device)``, writes the
+JSON list of records atomically and prints a table (name, ratio, target, pass). The exit code is
+0 even when a record misses its target (timings are noisy on shared machines: they are reported,
+never gated); such records are listed on ``MISSED`` lines. A module that raises is reported on an
+``ERROR`` line and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import pkgutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+REQUIRED_KEYS = ("name", "ratio", "target", "baseline", "ours_s", "baseline_s", "params")
+
+
+def discover(only: list[str] | None = None) -> list[str]:
+    """Module names ``bench_*`` in this package, sorted; ``only`` filters by module suffix or
+    full name (``mfld`` and ``bench_mfld`` both select ``benchmarks.bench_mfld``)."""
+    here = Path(__file__).resolve().parent
+    names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    if only:
+        wanted = {o.removeprefix("bench_") for o in only}
+        unknown = wanted - {n.removeprefix("bench_") for n in names}
+        if unknown:
+            raise SystemExit(f"--only {sorted(unknown)} is invalid: must be among "
+                             f"{[n.removeprefix('bench_') for n in names]}")
+        names = [n for n in names if n.removeprefix("bench_") in wanted]
+    return names
+
+
+def check_record(rec: dict, module: str) -> dict:
+    """Validate one record's schema; returns it with ``passed`` and ``module`` added."""
+    if not isinstance(rec, dict):
+        raise TypeError(f"{module}: a record must be a dict, got {type(rec).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in rec]
+    if missing:
+        raise ValueError(f"{module}: record {rec.get('name', '?')!r} lacks keys {missing}")
+    if not isinstance(rec["params"], dict):
+        raise TypeError(f"{module}: record {rec['name']!r} params must be a dict")
+    out = dict(rec)
+    for k in ("ratio", "target", "ours_s", "baseline_s"):
+        out[k] = float(out[k])
+    out["module"] = module
+    out["passed"] = bool(math.isfinite(out["ratio"]) and out["ratio"] <= out["target"])
+    return out
+
+
+def write_json_atomic(path: str | Path, records: list[dict]) -> None:
+    """Write ``records`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(records, f, indent=1, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def format_table(records: list[dict]) -> str:
+    """A fixed-width table: name, ratio, target, pass, ours (s), baseline (s)."""
+    width = max([len("name")] + [len(r["name"]) for r in records])
+    head = f"{'name':<{width}}  {'ratio':>10}  {'target':>8}  {'pass':>4}  {'ours_s':>10}  {'baseline_s':>10}"
+    lines = [head, "-" * len(head)]
+    for r in records:
+        lines.append(f"{r['name']:<{width}}  {r['ratio']:>10.4g}  {r['target']:>8.4g}  "
+                     f"{'yes' if r['passed'] else 'NO':>4}  {r['ours_s']:>10.4g}  {r['baseline_s']:>10.4g}")
+    return "\n".join(lines)
+
+
+def resolve_device(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda is invalid here: no CUDA GPU is visible to torch "
+                             f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}); "
+                             "run on a GPU machine with a CUDA build of torch, or use --device cpu")
+    return device
+
+
+def run(modules: list[str], quick: bool, device: str, package: str = "benchmarks") -> tuple[list[dict], list[str]]:
+    records, errors = [], []
+    for name in modules:
+        t0 = time.perf_counter()
+        try:
+            mod = importlib.import_module(f"{package}.{name}")
+            recs = [check_record(r, name) for r in mod.records(quick=quick, device=device)]
+        except Exception as exc:  # one broken module must not hide the others' numbers
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+            continue
+        for r in recs:
+            r["params"].setdefault("quick", quick)
+        records.extend(recs)
+        print(f"[{name}: {len(recs)} record(s) in {time.perf_counter() - t0:.1f} s]", flush=True)
+    return records, errors
+
+
+def main(argv: list[str] | None = None, package: str = "benchmarks") -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repetitions, smaller sizes where stated (< ~3 min)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--json", required=True, help="output path of the JSON list of records")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="module names (e.g. bspline mfld)")
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    if package == "benchmarks":
+        modules = discover(args.only)
+    else:  # tests: modules of another package
+        pkg = importlib.import_module(package)
+        modules = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("bench_"))
+        if args.only:
+            modules = [m for m in modules if m.removeprefix("bench_") in {o.removeprefix("bench_") for o in args.only}]
+    t0 = time.perf_counter()
+    records, errors = run(modules, args.quick, device, package)
+    write_json_atomic(args.json, records)
+    print()
+    print(format_table(records))
+    for r in records:
+        if not r["passed"]:
+            print(f"MISSED {r['name']}: ratio {r['ratio']:.4g} > target {r['target']:.4g} ({r['baseline']})")
+    for e in errors:
+        print(f"ERROR {e}")
+    print(f"{len(records)} records, {sum(r['passed'] for r in records)} passed, "
+          f"{time.perf_counter() - t0:.1f} s; written to {args.json}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

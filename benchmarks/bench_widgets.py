@@ -1,0 +1,147 @@
+"""Widget latency: the kernel-side time of one control change in each panel class.
+
+``widget_update_latency``: every panel class in ``nnrep_lite/widgets/*.py`` that has controls is
+built at its default sizes (the constructor defaults; where a constructor needs inputs, the
+``default``-profile inputs and sizes of the notebook that uses it: ForwardPanel n = 20000,
+ReversePanel n = 5000 and 100 steps on notebook 01's target), then one of its main controls is moved
+back and forth and the time of each assignment ``control.value = v`` (which runs the observer:
+recompute and ``fig.batch_update``) is measured. Per panel the median over 20 changes (quick:
+5, and in both modes at most ``budget_s`` seconds of changes per panel, at least 3 changes);
+``ratio`` is the worst panel's median over a 150 ms budget. Target 1. Panels run on the CPU
+(they are interactive figures; ``device`` is recorded only).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import statistics
+import tempfile
+import time
+
+import torch
+
+BUDGET_S = 0.150
+
+
+def _notebook01_target():
+    from nnrep_lite.bspline import BsplineDensity
+
+    return BsplineDensity.random_besov(1.5, 1, max_level=4, terms_per_level=6, generator=0)
+
+
+def _rate_experiments():
+    from nnrep_lite.diffusion import rate_experiment
+
+    target = _notebook01_target()
+    rows = rate_experiment(target, [50, 200, 800], seeds=[0, 1], estimators=("kde", "empirical"), metric="w1",
+                           smoothness=1.5, n_eval=500, progress=False, cache=False)
+    rows_tv = rate_experiment(target, [50, 200, 800], seeds=[0, 1], estimators=("kde",), metric="tv",
+                              smoothness=1.5, n_eval=2000, progress=False, cache=False)
+    return {"W1": {"rows": rows, "metric": "W1", "theory": {"kde": (-0.4, "n^{-s/(2s+d)}")}},
+            "TV": {"rows": rows_tv, "metric": "TV"}}
+
+
+def _decomposition_inputs():
+    from nnrep_lite import mfld as M
+
+    z, y = M.make_regression(256, 1, noise=0.1, generator=0)  # notebook 04, default profile
+    obj = M.Regression(z, y, lambda1=0.01)
+    sizes = {
+        "eta": dict(etas=[0.01, 0.02, 0.04], n_particles=500, dim=2, steps=150, burn_in=50, generator=0),
+        "particles": dict(ns=[16, 64], replicas=3, eta=0.2, lambda2=0.002, steps=300, n_ref=256),
+        "batch": dict(batch_sizes=[1, 16, 256], n_particles=32, replicas=2, eta=0.2, lambda2=0.002, steps=300),
+    }
+    return (obj, sizes), {}
+
+
+# (module, class) -> (factory of (args, kwargs), control name, two values to alternate)
+SPECS = {
+    ("bspline", "OrderPanel"): (None, "order", (3, 5)),
+    ("bspline", "DecompositionPanel"): (None, "n_terms", (16, 64)),
+    ("bspline", "DiffusionPanel"): (None, "t", (0.02, 0.2)),
+    ("bspline", "Density2DPanel"): (None, "t", (0.01, 0.1)),
+    ("diffusion", "ForwardPanel"): (lambda: ((_notebook01_target(),), {"n": 20000}), "t", (0.02, 0.2)),
+    ("diffusion", "ReversePanel"): (lambda: ((_notebook01_target(),), {"n": 5000, "steps": 100}), "t_min",
+                                    (1e-3, 1e-2)),
+    ("diffusion", "RatePanel"): (lambda: ((_rate_experiments(),), {}), "experiment", ("TV", "W1")),
+    ("mfld", "MFLDTrainingPanel"): (None, "eta", (0.1, 0.2)),
+    ("mfld", "ErrorDecompositionPanel"): (_decomposition_inputs, "term", None),
+    ("mfld", "DensityPanel"): (None, "lambda2", (1e-3, 1e-2)),
+    ("onestep", "SpikePanel"): (None, "alpha", (0.2, 0.4)),
+}
+
+
+def panel_classes() -> list[tuple[str, str, type]]:
+    """Every class defined in nnrep_lite/widgets/*.py whose name ends in ``Panel``."""
+    import nnrep_lite.widgets as pkg
+
+    out = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"nnrep_lite.widgets.{info.name}")
+        for name, cls in inspect.getmembers(mod, inspect.isclass):
+            if cls.__module__ == mod.__name__ and name.endswith("Panel"):
+                out.append((info.name, name, cls))
+    return out
+
+
+def measure_panel(cls, factory, control: str, values, changes: int, budget_s: float) -> dict:
+    args, kwargs = factory() if factory else ((), {})
+    t0 = time.perf_counter()
+    panel = cls(*args, **kwargs)
+    build_s = time.perf_counter() - t0
+    ctrl = panel.controls[control]
+    if values is None:  # a dropdown: cycle through its options
+        values = tuple(ctrl.options)
+    times, spent, i = [], 0.0, 0
+    while len(times) < changes and (len(times) < 3 or spent < budget_s):
+        v = values[(i + 1) % len(values)] if ctrl.value == values[i % len(values)] else values[i % len(values)]
+        i += 1
+        t0 = time.perf_counter()
+        ctrl.value = v
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        spent += dt
+    status = getattr(getattr(panel, "status", None), "value", "")
+    return {"median_s": statistics.median(times), "changes": len(times), "control": control,
+            "build_s": build_s, "error_shown": "error" in str(status).lower()}
+
+
+def records(quick: bool = False, device: str = "cpu") -> list[dict]:
+    from benchmarks._timing import record
+
+    changes = 5 if quick else 20
+    budget_s = 6.0 if quick else 60.0
+    per_panel, skipped = {}, []
+    old_threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as cache:
+        old_cache = os.environ.get("NNREP_CACHE_DIR")
+        os.environ["NNREP_CACHE_DIR"] = cache
+        try:
+            for modname, clsname, cls in panel_classes():
+                spec = SPECS.get((modname, clsname))
+                if spec is None:
+                    skipped.append(f"{modname}.{clsname} (no benchmark spec: add one to SPECS)")
+                    continue
+                factory, control, values = spec
+                per_panel[f"{modname}.{clsname}"] = measure_panel(cls, factory, control, values, changes, budget_s)
+        finally:
+            torch.set_num_threads(old_threads)  # notebooks' panels may pin one thread
+            if old_cache is None:
+                os.environ.pop("NNREP_CACHE_DIR", None)
+            else:
+                os.environ["NNREP_CACHE_DIR"] = old_cache
+    worst = max(per_panel, key=lambda k: per_panel[k]["median_s"])
+    ours = per_panel[worst]["median_s"]
+    return [record("widget_update_latency", ours, BUDGET_S, 1.0,
+                   "150 ms budget per control change (worst panel's median)",
+                   {"worst_panel": worst, "changes_per_panel": changes, "max_seconds_per_panel": budget_s,
+                    "panels": per_panel, "skipped": skipped, "device": "cpu (panels)", "requested_device": device})]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+
+    print(json.dumps(records(quick=True), indent=1, default=str))

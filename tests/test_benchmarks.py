@@ -1,0 +1,118 @@
+"""The benchmark runner (schema, table, MISSED/ERROR lines, atomic JSON) on a fake module, and
+real cheap pieces of the benchmark modules. No timing is ever asserted."""
+
+import json
+import math
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from benchmarks import __main__ as runner
+from benchmarks import bench_bspline, bench_widgets
+
+FAKE = '''
+from benchmarks._timing import median_time, record
+
+def records(quick=False, device="cpu"):
+    t = median_time(lambda: sum(range(100)), repeat=3, warmup=1)
+    return [record("fake_fast", t, 10 * t, 1.0, "ten times ours", {"n": 100}),
+            record("fake_slow", 5.0, 1.0, 2.0, "a fixed second", {"n": 1, "quick_seen": quick})]
+'''
+
+BROKEN = '''
+def records(quick=False, device="cpu"):
+    raise RuntimeError("boom")
+'''
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    pkg = tmp_path / "fakebench"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "bench_fake.py").write_text(textwrap.dedent(FAKE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield pkg
+    for name in [m for m in sys.modules if m.startswith("fakebench")]:
+        del sys.modules[name]
+
+
+def test_runner_writes_schema_and_table(fake_package, tmp_path, capsys):
+    out = tmp_path / "sub" / "bench.json"
+    rc = runner.main(["--quick", "--json", str(out)], package="fakebench")
+    assert rc == 0  # a missed target is reported, never an error exit
+    recs = json.loads(out.read_text())
+    assert [r["name"] for r in recs] == ["fake_fast", "fake_slow"]
+    for r in recs:
+        assert set(runner.REQUIRED_KEYS) <= set(r)
+        assert math.isclose(r["ratio"], r["ours_s"] / r["baseline_s"])
+        assert r["params"]["quick"] is True and r["module"] == "bench_fake"
+    assert recs[0]["passed"] and not recs[1]["passed"]
+    assert recs[1]["params"]["quick_seen"] is True
+    text = capsys.readouterr().out
+    header = next(line for line in text.splitlines() if line.startswith("name"))
+    assert all(col in header for col in ("ratio", "target", "pass"))
+    assert "MISSED fake_slow: ratio 5 > target 2" in text
+    assert "MISSED fake_fast" not in text
+    assert not list(out.parent.glob("*.tmp"))  # the temporary file was renamed away
+
+
+def test_runner_reports_a_broken_module_and_keeps_the_others(fake_package, tmp_path, capsys):
+    (fake_package / "bench_broken.py").write_text(BROKEN)
+    out = tmp_path / "b.json"
+    assert runner.main(["--json", str(out)], package="fakebench") == 1
+    assert [r["name"] for r in json.loads(out.read_text())] == ["fake_fast", "fake_slow"]
+    assert "ERROR bench_broken: RuntimeError: boom" in capsys.readouterr().out
+    out2 = tmp_path / "c.json"
+    assert runner.main(["--json", str(out2), "--only", "fake"], package="fakebench") == 0
+    assert len(json.loads(out2.read_text())) == 2
+
+
+def test_check_record_rejects_bad_records():
+    good = {"name": "x", "ratio": 1, "target": 1, "baseline": "b", "ours_s": 1, "baseline_s": 1, "params": {}}
+    assert runner.check_record(good, "m")["passed"] is True
+    bad = dict(good)
+    del bad["baseline_s"]
+    with pytest.raises(ValueError, match="baseline_s"):
+        runner.check_record(bad, "m")
+    with pytest.raises(TypeError, match="params"):
+        runner.check_record(dict(good, params=[1]), "m")
+    assert runner.check_record(dict(good, ratio=float("nan")), "m")["passed"] is False
+
+
+def test_discover_and_device_checks():
+    names = runner.discover()
+    assert {"bench_bspline", "bench_widgets", "bench_notebooks"} <= set(names)
+    assert runner.discover(["bspline"]) == ["bench_bspline"]
+    with pytest.raises(SystemExit, match="--only"):
+        runner.discover(["nonexistent"])
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="no CUDA GPU"):
+            runner.resolve_device("cuda")
+    assert runner.resolve_device("cpu") == "cpu"
+
+
+def test_gaussian_floor_computes_real_log_densities_and_gradients():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 2, generator=gen, dtype=torch.float64)
+    means = torch.randn(7, 2, generator=gen, dtype=torch.float64)
+    logs, grads = bench_bspline._gaussian_floor(x, means, 0.3, chunk=16)
+    lp, g = torch.cat(logs), torch.cat(grads)
+    ref = torch.distributions.MultivariateNormal(means, 0.3 * torch.eye(2, dtype=torch.float64))
+    torch.testing.assert_close(lp, ref.log_prob(x[:, None, :]))
+    xr = x.clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad(ref.log_prob(xr[:, None, :])[:, 3].sum(), xr)
+    torch.testing.assert_close(g[:, 3], auto)
+
+
+def test_every_panel_class_has_a_spec_and_one_panel_measures():
+    found = {(m, c) for m, c, _ in bench_widgets.panel_classes()}
+    assert found, "no panel classes found"
+    assert found <= set(bench_widgets.SPECS), found - set(bench_widgets.SPECS)
+    from nnrep_lite.widgets.bspline import OrderPanel
+
+    res = bench_widgets.measure_panel(OrderPanel, None, "order", (3, 5), changes=3, budget_s=0.0)
+    assert res["changes"] == 3 and res["median_s"] > 0 and res["control"] == "order"
+    assert not res["error_shown"]
