@@ -186,7 +186,8 @@ class BsplineDensity:
 
     # ------------------------------------------------------------------ t > 0
     def _log_terms(self, x64: torch.Tensor, t, need_grad: bool):
-        """log(c_j prod_i E_ji(x_i, t)) (n, J) and, if asked, d/dx_i log E_ji (n, J, d)."""
+        """log(c_j prod_i E_ji(x_i, t)) (n, J) and, if asked, per coordinate i the pair
+        (d/dx_i log E of each unique factor (n, U_i), the component -> factor index (J,))."""
         n = x64.shape[0]
         logs = self._log_c.to(x64.device).expand(n, -1).clone()
         grads = [] if need_grad else None
@@ -202,9 +203,18 @@ class BsplineDensity:
             inv = inverse.to(x64.device)
             logs = logs + lv[:, inv]
             if need_grad:
-                dv = dlg.reshape(z.shape) * scale / mu.unsqueeze(-1)
-                grads.append(dv[:, inv])
-        return logs, (torch.stack(grads, dim=-1) if need_grad else None)
+                grads.append((dlg.reshape(z.shape) * scale / mu.unsqueeze(-1), inv))
+        return logs, grads
+
+    @staticmethod
+    def _combine_grads(resp: torch.Tensor, grads) -> torch.Tensor:
+        """sum_j resp_j d/dx_i log E_ji = sum_u (sum_{j -> u} resp_j) dv_u per coordinate: the
+        responsibilities are summed onto the unique factors (no (n, J, d) tensor)."""
+        cols = []
+        for dv, inv in grads:
+            acc = torch.zeros_like(dv).index_add_(1, inv, resp)
+            cols.append((acc * dv).sum(1))
+        return torch.stack(cols, dim=1)
 
     def _time(self, t, n: int, device) -> torch.Tensor:
         t = as_tensor(t).to(device=device, dtype=torch.float64)
@@ -234,9 +244,11 @@ class BsplineDensity:
         x = self._check_x(x)
         x64 = x.to(torch.float64)
         logs, grads = self._log_terms(x64, self._time(t, x.shape[0], x.device), need_grad=True)
-        resp = torch.softmax(logs, dim=1)
-        return (torch.logsumexp(logs, dim=1).to(x.dtype),
-                torch.einsum("nj,njd->nd", resp, grads).to(x.dtype))
+        top = logs.max(dim=1, keepdim=True).values
+        e = torch.exp(logs - top)
+        total = e.sum(1)
+        resp = e / total.unsqueeze(-1)
+        return (torch.log(total) + top.squeeze(-1)).to(x.dtype), self._combine_grads(resp, grads).to(x.dtype)
 
     def score(self, x, t) -> torch.Tensor:
         """Exact grad_x log p_t(x), shape (n, d); t a float > 0 or an (n,) tensor."""
@@ -244,7 +256,7 @@ class BsplineDensity:
         x64 = x.to(torch.float64)
         logs, grads = self._log_terms(x64, self._time(t, x.shape[0], x.device), need_grad=True)
         resp = torch.softmax(logs, dim=1)  # posterior weight of each component
-        return torch.einsum("nj,njd->nd", resp, grads).to(x.dtype)
+        return self._combine_grads(resp, grads).to(x.dtype)
 
     # ------------------------------------------------------------------ exact bin masses
     def bin_masses(self, edges) -> torch.Tensor:

@@ -38,8 +38,10 @@ from .cardinal import MAX_ORDER, _pieces, cardinal_bspline
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
-_GL_NODES = 12  # Gauss-Legendre nodes per unit piece (tau >= 1): 1e-14 relative, m <= 6
-_LAGUERRE_NODES = 48
+_GL_NODES = 12  # Gauss-Legendre nodes per unit piece (1 <= tau < 2): 1e-14 relative, m <= 6
+_GL_NODES_WIDE = 8  # for tau >= 2, where the Gaussian varies half as fast across a piece
+_GL_WIDE_SWITCH = 2.0
+_LAGUERRE_NODES = 28
 _TAIL_SWITCH = 3.0  # |h| beyond which M_p(h) uses the Gauss-Laguerre rule
 _ASYMPTOTIC_SWITCH = 20.0  # |h| beyond which M_p(h) uses its asymptotic series
 _ASYMPTOTIC_TERMS = 10
@@ -52,9 +54,9 @@ def ou_mean_std_float(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @lru_cache(maxsize=64)
-def _gl_rule(order: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _gl_rule(order: int, device: str, nodes: int = _GL_NODES) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes u_j on [0, m] and log(weight_j * N_m(u_j)) for the per-piece Legendre rule."""
-    xi, w = np.polynomial.legendre.leggauss(_GL_NODES)
+    xi, w = np.polynomial.legendre.leggauss(nodes)
     nodes = np.concatenate([i + (xi + 1.0) / 2.0 for i in range(order)])
     weights = np.concatenate([w / 2.0 for _ in range(order)])
     u = torch.as_tensor(nodes, dtype=torch.float64)
@@ -68,6 +70,12 @@ def _laguerre_rule(device: str) -> tuple[torch.Tensor, torch.Tensor]:
     r, w = np.polynomial.laguerre.laggauss(_LAGUERRE_NODES)
     return (torch.as_tensor(r, dtype=torch.float64, device=device),
             torch.as_tensor(w, dtype=torch.float64, device=device))
+
+
+@lru_cache(maxsize=32)
+def _laguerre_matrix(pmax: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    r, w = _laguerre_rule(device)
+    return 0.5 * r * r, torch.stack([w * r**p for p in range(pmax + 1)], dim=1)
 
 
 def _phi_log(h: torch.Tensor) -> torch.Tensor:
@@ -92,13 +100,14 @@ def _scaled_moments(h: torch.Tensor, pmax: int) -> list[torch.Tensor]:
         out.append(h * out[-1] + (p - 1) * out[-2])
     mid = (x > _TAIL_SWITCH) & (x <= _ASYMPTOTIC_SWITCH)
     if bool(mid.any()):
-        r, w = _laguerre_rule(str(h.device))
-        xf = x[mid].unsqueeze(-1)
-        g = w * torch.exp(-(r * r) / (2.0 * xf * xf))  # (nf, nodes)
-        inv = 1.0 / xf.squeeze(-1)
+        rr, wr = _laguerre_matrix(pmax, str(h.device))  # r_k^2 / 2 and w_k r_k^p, (nodes, pmax+1)
+        idx = mid.nonzero().squeeze(-1)
+        inv = 1.0 / x[idx]
+        # one exp per (point, node) and one matrix product for every p
+        sums = torch.exp(torch.outer(-(inv * inv), rr)) @ wr  # (nf, pmax+1)
         scale = inv.clone()
         for p in range(0, pmax + 1):
-            out[p + 1] = out[p + 1].masked_scatter(mid, (g * r**p).sum(-1) * scale)
+            out[p + 1] = out[p + 1].index_copy(0, idx, sums[:, p] * scale)
             scale = scale * inv
     far = x > _ASYMPTOTIC_SWITCH
     if bool(far.any()):
@@ -169,15 +178,17 @@ def _log_g_closed(z: torch.Tensor, tau: torch.Tensor, m: int) -> tuple[torch.Ten
     return log_g, dlog
 
 
-def _log_g_quad(z: torch.Tensor, tau: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _log_g_quad(z: torch.Tensor, tau: torch.Tensor, m: int, nodes: int = _GL_NODES):
     """log G_m(z; tau) and d/dz log G_m for tau >= 1 (per-piece Gauss-Legendre, log-sum-exp)."""
-    u, logw = _gl_rule(m, str(z.device))
+    u, logw = _gl_rule(m, str(z.device), nodes)
     diff = z.unsqueeze(-1) - u  # (n, nodes)
     t2 = (tau * tau).unsqueeze(-1)
     expo = logw - diff * diff / (2.0 * t2)
-    log_g = torch.logsumexp(expo, dim=-1) - torch.log(tau) - _LOG_SQRT_2PI
-    wts = torch.softmax(expo, dim=-1)
-    dlog = -(wts * diff).sum(-1) / (tau * tau)
+    top = expo.max(dim=-1, keepdim=True).values
+    e = torch.exp(expo - top)  # one exp per node: the log-sum-exp and its softmax share it
+    total = e.sum(-1)
+    log_g = torch.log(total) + top.squeeze(-1) - torch.log(tau) - _LOG_SQRT_2PI
+    dlog = -(e * diff).sum(-1) / (total * tau * tau)
     return log_g, dlog
 
 
@@ -186,7 +197,12 @@ def log_g(z: torch.Tensor, tau: torch.Tensor, order: int) -> tuple[torch.Tensor,
     out_v = torch.empty_like(z)
     out_d = torch.empty_like(z)
     small = tau < 1.0
-    for mask, fn in ((small, _log_g_closed), (~small, _log_g_quad)):
+    wide = tau >= _GL_WIDE_SWITCH
+
+    def _quad_wide(z, tau, m):
+        return _log_g_quad(z, tau, m, _GL_NODES_WIDE)
+
+    for mask, fn in ((small, _log_g_closed), (~small & ~wide, _log_g_quad), (wide, _quad_wide)):
         idx = mask.nonzero().squeeze(-1)
         for start in range(0, idx.numel(), _CHUNK):
             sel = idx[start:start + _CHUNK]
