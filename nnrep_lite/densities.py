@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ._utils import as_generator, as_tensor, check_int, check_real
+from ._utils import as_generator, as_tensor, check_int, check_memory, check_real
 
 __all__ = ["GaussianMixture", "EmbeddedDensity", "randn", "ou_coefficients"]
 
@@ -164,12 +164,24 @@ class GaussianMixture:
         logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
         return -0.5 * maha - 0.5 * logdet - 0.5 * self.dim * _LOG_2PI, prec_diff
 
+    def _chunk_size(self, n: int, device) -> int:
+        """Points per chunk so that the (chunk, K, d) work arrays stay near 256 MB; a single
+        point that cannot fit the memory budget is refused (NNREP_MAX_MEMORY)."""
+        per_point = 4 * self.means.shape[0] * self.dim * self.means.element_size()
+        check_memory(per_point, what="one point of the mixture evaluation", reduce="the number of components",
+                     device=device)
+        return max(1, min(n, (256 << 20) // per_point))
+
     def log_diffused_density(self, x, t) -> torch.Tensor:
-        """:math:`\\log p_t(x)`, shape (n,)."""
+        """:math:`\\log p_t(x)`, shape (n,) (evaluated in chunks of points: bounded memory)."""
         t = _check_t(t)
         x = _as_points(x, self.dim, self.means).to(self.dtype)
-        logpdf, _ = self._component_logpdf(x, t)
-        return torch.logsumexp(logpdf + torch.log(self.weights), dim=1)
+        step = self._chunk_size(x.shape[0], x.device)
+        parts = []
+        for start in range(0, x.shape[0], step):
+            logpdf, _ = self._component_logpdf(x[start : start + step], t)
+            parts.append(torch.logsumexp(logpdf + torch.log(self.weights), dim=1))
+        return torch.cat(parts) if parts else x.new_zeros(0)
 
     def diffused_density(self, x, t) -> torch.Tensor:
         """:math:`p_t(x)`, shape (n,)."""
@@ -186,9 +198,13 @@ class GaussianMixture:
         t = _check_t(t)
         x_in = _as_points(x, self.dim, self.means)
         x = x_in.to(device=self.device, dtype=self.dtype)
-        logpdf, prec_diff = self._component_logpdf(x, t)
-        resp = torch.softmax(logpdf + torch.log(self.weights), dim=1)  # (n, K)
-        out = -(resp[..., None] * prec_diff).sum(1)
+        step = self._chunk_size(x.shape[0], x.device)
+        parts = []
+        for start in range(0, x.shape[0], step):
+            logpdf, prec_diff = self._component_logpdf(x[start : start + step], t)
+            resp = torch.softmax(logpdf + torch.log(self.weights), dim=1)  # (n, K)
+            parts.append(-(resp[..., None] * prec_diff).sum(1))
+        out = torch.cat(parts) if parts else x.new_zeros(0, self.dim)
         return out.to(device=x_in.device, dtype=x_in.dtype)
 
     def bin_masses(self, edges, t: float = 0.0) -> torch.Tensor:

@@ -211,3 +211,16 @@ def test_ridge_solution_against_numpy(n, p, lam, seed):
     expected = np.linalg.solve(phi.T @ phi / n + lam / p * np.eye(p), phi.T @ y / n)
     got = onestep.solve_spd(torch.tensor(phi.T @ phi / n), torch.tensor(phi.T @ y / n), lam / p)
     np.testing.assert_allclose(got.numpy().reshape(-1), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_mixture_evaluation_is_chunked_and_guarded(monkeypatch):
+    gm = densities.GaussianMixture(torch.randn(50, 3, dtype=F64), torch.eye(3, dtype=F64).expand(50, 3, 3) * 0.1)
+    x = torch.randn(2000, 3, dtype=F64)
+    full = gm.score(x, 0.2)
+    monkeypatch.setattr(densities.GaussianMixture, "_chunk_size", lambda self, n, device: 7)
+    torch.testing.assert_close(gm.score(x, 0.2), full, rtol=0, atol=0)
+    torch.testing.assert_close(gm.log_diffused_density(x, 0.2).exp(), gm.diffused_density(x, 0.2))
+    monkeypatch.undo()
+    monkeypatch.setenv("NNREP_MAX_MEMORY", "1K")
+    with pytest.raises(nnrep_lite.MemoryBudgetError, match="number of components"):
+        gm.score(x, 0.2)
