@@ -345,8 +345,9 @@ def execute_notebook(
     """Execute ``notebook`` with papermill into ``output``; returns ``(nb, records, error)``.
 
     ``error`` is None on success, else ``"ExceptionName: message"`` (the executed notebook,
-    with the failing cell's traceback, is still written). ``profile`` sets both the
-    ``profile`` parameter (when the notebook has one) and ``NNREP_PROFILE`` for the kernel.
+    with the failing cell's traceback, is still written). ``profile`` (default: the
+    ``profile`` parameter, if given) sets ``NNREP_PROFILE`` for the kernel, which the
+    notebooks' ``resolve_profile`` honours.
     Records made with :func:`record` are lifted into ``nb.metadata["nnrep"]["records"]``.
     """
     import nbformat
@@ -354,6 +355,8 @@ def execute_notebook(
     from papermill.exceptions import PapermillExecutionError
 
     parameters = dict(parameters or {})
+    if profile is None and isinstance(parameters.get("profile"), str):
+        profile = parameters["profile"]  # an explicit parameter beats an ambient NNREP_PROFILE
     previous = os.environ.get("NNREP_PROFILE")
     if profile is not None:
         from ._utils import PROFILES, check_choice

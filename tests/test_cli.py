@@ -59,10 +59,10 @@ def test_run_refuses_unknown_and_mistyped_parameters_before_executing(tmp_path, 
 
 
 def test_run_executes_with_parameters_and_records(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("NNREP_PROFILE", "full")  # --profile wins, and is not leaked
+    monkeypatch.setenv("NNREP_PROFILE", "full")  # an explicit profile wins, and is not leaked
     target = tmp_path / "out.ipynb"
     rc = cli.main(["run", str(TINY), "-p", "a", "4", "-p", "b", "0.25", "-p", "mode", "zzz",
-                   "--profile", "ci", "-o", str(target), "-q"])
+                   "-p", "profile", "ci", "-o", str(target), "-q"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "value = 1.0" in printed
