@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .._utils import DivergenceError, as_generator, check_choice, check_int, check_real
+from .._utils import (
+    DivergenceError,
+    as_generator,
+    check_choice,
+    check_int,
+    check_memory,
+    check_real,
+)
 from .model import init_params, negative_gradient, rank_one_error, sample_teacher
 from .ridge import ck_risk, ntk_risk
 from .spectrum import singular_values, spike_overlap, top_left_singular_vector
@@ -35,6 +42,19 @@ def _check_features(features) -> tuple[str, ...]:
     if isinstance(features, str):
         features = (features,)
     return tuple(check_choice("features", f, FEATURES) for f in features)
+
+
+def experiment_memory(n: int, d: int, N: int, *, n_test: int = 2048, features=FEATURES,
+                      dtype: torch.dtype = torch.float32) -> int:
+    """Estimated peak bytes of :func:`experiments`: the three samples, W0/G0/W1, one chunk of
+    features per product, the ridge systems (N x N for CK, n x n for the NTK kernel)."""
+    elt = torch.tensor([], dtype=dtype).element_size()
+    words = (2 * n + n_test) * d + 3 * d * N + 2 * (1 << 20)
+    if "ck" in features or "ck1" in features:
+        words += min(n, N) ** 2 + n_test * min(n, N)
+    if "ntk" in features:
+        words += n * n + n_test * n
+    return int(words * elt)
 
 
 def experiments(
@@ -74,6 +94,9 @@ def experiments(
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype={dtype} is invalid: must be torch.float32 or torch.float64")
     generator = as_generator(generator)
+    check_memory(experiment_memory(n, d, N, n_test=n_test, features=features, dtype=dtype),
+                 what=f"the one-step experiment at n={n}, d={d}, N={N}", reduce="n, d or N (or drop 'ntk')",
+                 device=device)
 
     W0, a, beta = init_params(d, N, generator=generator, dtype=dtype, device=device)
     X, y, _ = sample_teacher(n, beta, target=target, noise=noise, generator=generator)
