@@ -224,3 +224,9 @@ def test_mixture_evaluation_is_chunked_and_guarded(monkeypatch):
     monkeypatch.setenv("NNREP_MAX_MEMORY", "1K")
     with pytest.raises(nnrep_lite.MemoryBudgetError, match="number of components"):
         gm.score(x, 0.2)
+
+
+def test_mfld_refuses_what_cannot_fit(monkeypatch):
+    monkeypatch.setenv("NNREP_MAX_MEMORY", "1K")
+    with pytest.raises(nnrep_lite.MemoryBudgetError, match="particles N or batch_size"):
+        mfld.mfld(_reg(), torch.zeros(64, 3, dtype=F64), eta=0.1, lambda2=0.01, steps=2, progress=False)

@@ -24,7 +24,14 @@ from collections.abc import Callable
 
 import torch
 
-from .._utils import DivergenceError, as_generator, check_choice, check_int, check_real
+from .._utils import (
+    DivergenceError,
+    as_generator,
+    check_choice,
+    check_int,
+    check_memory,
+    check_real,
+)
 from .objectives import Objective
 
 
@@ -95,6 +102,10 @@ def mfld(
     free_energy_every = check_int("free_energy_every", free_energy_every, low=0)
     check_choice("variance_reduction", variance_reduction, (None, "svrg"))
     n = objective.n_data
+    # the closed-form gradients hold a few (N, n_batch) arrays per step (x 2 for SVRG's anchor)
+    cols = (batch_size or n or 1) * (2 if variance_reduction == "svrg" else 1)
+    check_memory(6 * x.shape[0] * cols * x.element_size(), what=f"one MFLD step with N={x.shape[0]} particles",
+                 reduce="the number of particles N or batch_size", device=x.device)
     if batch_size is not None:
         if n is None:
             raise ValueError(
