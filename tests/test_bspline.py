@@ -317,3 +317,16 @@ def test_n_term_rate_matches_smoothness():
 def test_bad_input_names_the_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_density_at_rounded_knots():
+    """x = -2e-17 (linspace rounding of 0) must not fall between the pieces."""
+    d = BsplineDensity.random_besov(1.0, 1, max_level=5, terms_per_level=10**6, generator=0)
+    x = torch.tensor([[-2.0816681711721685e-17], [0.0], [2e-17]], dtype=F64)
+    vals = d.density(x)
+    assert (vals - vals[1]).abs().max() < 1e-12
+    grids, d._level_grids = d._level_grids, None
+    try:
+        torch.testing.assert_close(d.density(x), vals)
+    finally:
+        d._level_grids = grids

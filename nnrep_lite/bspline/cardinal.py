@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .._utils import as_tensor, check_int
@@ -103,7 +104,9 @@ def sparse_basis(x: torch.Tensor, k: int, m: int) -> tuple[torch.Tensor, torch.T
     """
     z = (2.0**k) * x
     low = torch.floor(z) - m + 1  # first B-spline whose support [j, j + m) contains z
-    vals = _pieces(z - low, m)  # N_m(z - low - r), r = 0..m-1
+    # y lies in [m-1, m) in exact arithmetic; z - low can round up to m for z = -1e-17
+    y = (z - low).clamp(min=float(m - 1), max=float(np.nextafter(m, 0)))
+    vals = _pieces(y, m)  # N_m(z - low - r), r = 0..m-1
     idx = (low.long().unsqueeze(-1) + torch.arange(m, device=x.device)) + (2**k + m - 1)
     n = 2 ** (k + 1) + m - 1
     ok = (idx >= 0) & (idx < n)
