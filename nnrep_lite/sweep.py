@@ -375,6 +375,7 @@ def execute_notebook(
             progress_bar=progress,
             cwd=str(cwd),
             execution_timeout=timeout,
+            start_timeout=300,  # a busy machine can take minutes to start a kernel
         )
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
