@@ -10,6 +10,7 @@ no cancellation), vectorised over points.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -111,3 +112,23 @@ def sparse_basis(x: torch.Tensor, k: int, m: int) -> tuple[torch.Tensor, torch.T
     n = 2 ** (k + 1) + m - 1
     ok = (idx >= 0) & (idx < n)
     return idx.clamp(0, n - 1), torch.where(ok, vals, torch.zeros_like(vals))
+
+
+def evaluate_level_grid(x: torch.Tensor, k: int, m: int, grid: torch.Tensor) -> torch.Tensor:
+    """sum_j grid[j] prod_i N_m(2^k x_i - j_i) for points x (n, d) in [-1, 1]^d.
+
+    ``grid`` holds coefficients on the full level-k basis (shape (n_k,)*d, see
+    :func:`sparse_basis`); only the m^d B-splines that can be nonzero at a point are summed.
+    Points outside [-1, 1]^d get 0.
+    """
+    per_axis = [sparse_basis(x[:, i], k, m) for i in range(x.shape[1])]
+    out = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for combo in itertools.product(range(m), repeat=x.shape[1]):
+        val = torch.ones_like(out)
+        index = []
+        for (idx, v), r in zip(per_axis, combo):
+            val = val * v[:, r]
+            index.append(idx[:, r])
+        out = out + val * grid[tuple(index)]
+    inside = (x.abs() <= 1.0).all(dim=1)
+    return torch.where(inside, out, torch.zeros_like(out))

@@ -12,13 +12,12 @@ in log space (log-sum-exp over components), so the score is finite far from the 
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
 
 from .._utils import as_generator, as_tensor, check_int, check_real
-from .cardinal import MAX_ORDER, cardinal_bspline, sparse_basis
+from .cardinal import MAX_ORDER, cardinal_bspline, evaluate_level_grid
 from .diffused import log_g, ou_mean_std_float
 
 
@@ -164,21 +163,10 @@ class BsplineDensity:
         return grids
 
     def _density_sparse(self, x64: torch.Tensor) -> torch.Tensor:
-        m, d = self.order, self.dim
         out = torch.zeros(x64.shape[0], dtype=torch.float64, device=x64.device)
         for k, grid in self._level_grids.items():
-            grid = grid.to(x64.device)
-            per_axis = [sparse_basis(x64[:, i], k, m) for i in range(d)]
-            for combo in itertools.product(range(m), repeat=d):
-                val = torch.ones_like(out)
-                index = []
-                for i, r in enumerate(combo):
-                    idx, v = per_axis[i]
-                    val = val * v[:, r]
-                    index.append(idx[:, r])
-                out = out + val * grid[tuple(index)]
-        inside = (x64.abs() <= 1.0).all(dim=1)
-        return torch.where(inside, out, torch.zeros_like(out))
+            out = out + evaluate_level_grid(x64, k, self.order, grid.to(x64.device))
+        return out
 
     def log_density(self, x) -> torch.Tensor:
         """log p_0(x), shape (n,); -inf outside the support."""

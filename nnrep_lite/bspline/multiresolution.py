@@ -20,7 +20,6 @@ and the best N-term approximation keeps the N largest L2-normalised coefficients
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 
 from .._utils import as_tensor, check_int, check_real
-from .cardinal import MAX_ORDER, refinement_mask
+from .cardinal import MAX_ORDER, evaluate_level_grid, refinement_mask
 from .cardinal import sparse_basis as _sparse_collocation
 
 _MAX_LEVEL = {1: 12, 2: 7, 3: 4}
@@ -211,22 +210,8 @@ def reconstruct(coeffs: BsplineCoefficients, x) -> torch.Tensor:
         x = x.unsqueeze(-1)
     if x.ndim != 2 or x.shape[1] != coeffs.dim:
         raise ValueError(f"x.shape={tuple(x.shape)} is invalid: must be (n, {coeffs.dim})")
-    x64 = x.to(torch.float64).clamp(-1.0, 1.0)
-    finest = to_finest(coeffs).to(x.device)
-    K, m = coeffs.max_level, coeffs.order
-    per_axis = [_sparse_collocation(x64[:, i], K, m) for i in range(coeffs.dim)]
-    out = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
-    # sum over the m^d B-splines that can be nonzero at each point
-    for combo in itertools.product(range(m), repeat=coeffs.dim):
-        val = torch.ones_like(out)
-        index = []
-        for i, r in enumerate(combo):
-            idx, v = per_axis[i]
-            val = val * v[:, r]
-            index.append(idx[:, r])
-        out = out + val * finest[tuple(index)]
-    inside = ((x64.abs() <= 1.0).all(dim=1)) & ((x.to(torch.float64).abs() <= 1.0).all(dim=1))
-    out = torch.where(inside, out, torch.zeros_like(out))
+    x64 = x.to(torch.float64)
+    out = evaluate_level_grid(x64, coeffs.max_level, coeffs.order, to_finest(coeffs).to(x.device))
     return out.to(x.dtype if x.is_floating_point() else torch.float64)
 
 
