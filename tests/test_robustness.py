@@ -230,3 +230,45 @@ def test_mfld_refuses_what_cannot_fit(monkeypatch):
     monkeypatch.setenv("NNREP_MAX_MEMORY", "1K")
     with pytest.raises(nnrep_lite.MemoryBudgetError, match="particles N or batch_size"):
         mfld.mfld(_reg(), torch.zeros(64, 3, dtype=F64), eta=0.1, lambda2=0.01, steps=2, progress=False)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@SETTINGS
+@given(name=st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True), value=JSON_VALUES)
+def test_record_round_trips_through_notebook_and_results(tmp_path_factory, name, value):
+    import json
+
+    import nbformat
+
+    from nnrep_lite import sweep
+
+    stored = sweep.record(name, value)
+    assert json.loads(json.dumps(stored)) == stored  # strict JSON
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={sweep.RECORD_MIMETYPE: {name: stored}})]
+    nb.cells = [cell]
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # through the file format
+    assert sweep.collect_records(nb) == {name: stored}
+    assert nb.metadata["nnrep"]["records"][name] == stored
+    out = tmp_path_factory.mktemp("csv") / "results.csv"
+    marker = {"run": "r", "parameters": {"seed": 1}, "records": {name: stored}, "status": "ok", "error": "",
+              "seconds": 1.0}
+    columns, rows = sweep._table([marker], ["seed"])
+    sweep._write_csv(out, columns, rows)
+    back = sweep.read_results(out)[0]
+    column = name if name not in ("seed", "run", "status", "error", "seconds") else f"record_{name}"
+    cell_text = back[column]
+    if isinstance(stored, (list, dict)):
+        assert json.loads(cell_text) == stored
+    elif stored is None:
+        assert cell_text == ""
+    else:
+        assert cell_text == str(stored)
