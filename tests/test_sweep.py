@@ -202,8 +202,11 @@ def test_sweep_12_points_two_workers_then_skips_all(sweep12, capsys):
 def test_sweep_on_dask_cluster_matches_local(sweep12, tmp_path):
     distributed = pytest.importorskip("distributed")
     out_local = sweep12[0]
+    # Worker processes, as on a real cluster: threaded in-process workers share this process's
+    # asyncio state with earlier tests (Playwright's sync API), and nbclient then fails with
+    # "This event loop is already running".
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", dashboard_address=None,
         host="127.0.0.1",
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
