@@ -14,3 +14,13 @@ def gen():
     g = torch.Generator()
     g.manual_seed(1234)
     return g
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread: the tests' tensors are small, and torch's spinning OpenMP threads
+    slow small ops by orders of magnitude when kernels, servers and pytest share 2 cores."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

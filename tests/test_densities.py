@@ -12,15 +12,6 @@ from nnrep_lite.densities import EmbeddedDensity, GaussianMixture
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: intra-op threads only add contention on the shared 2-core CI box
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _mix2d():
     means = torch.tensor([[0.3, -0.2], [-0.4, 0.5], [0.1, 0.1]], dtype=F64)
     a = torch.tensor([[0.05, 0.02], [0.02, 0.03]], dtype=F64)

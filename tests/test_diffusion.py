@@ -30,15 +30,6 @@ from nnrep_lite.diffusion import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: intra-op threads only add contention on the shared 2-core CI box
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def gen(seed):
     return torch.Generator().manual_seed(seed)
 

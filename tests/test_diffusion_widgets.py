@@ -9,14 +9,6 @@ from nnrep_lite.viz import diffusion as viz
 from nnrep_lite.widgets.diffusion import ForwardPanel, LossMonitor, RatePanel, ReversePanel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def target():
     return GaussianMixture([[-0.5], [0.1], [0.55]], [[0.01], [0.02], [0.01]], [0.3, 0.4, 0.3])

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("ipywidgets")
 
 from nnrep_lite import mfld as M  # noqa: E402
 from nnrep_lite.viz import mfld as V  # noqa: E402
 from nnrep_lite.widgets.mfld import DensityPanel, ErrorDecompositionPanel, MFLDTrainingPanel  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one intra-op thread avoids OpenMP spin-waits on a shared box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_training_panel_streams_and_reacts_to_controls():

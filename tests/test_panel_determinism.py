@@ -4,21 +4,12 @@ and moving a control away and back restores it."""
 import json
 
 import pytest
-import torch
 
 from nnrep_lite.densities import GaussianMixture
 from nnrep_lite.widgets import bspline as bsp
 from nnrep_lite.widgets.diffusion import ForwardPanel, ReversePanel
 from nnrep_lite.widgets.mfld import DensityPanel, MFLDTrainingPanel
 from nnrep_lite.widgets.onestep import SpikePanel
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _target():
