@@ -43,3 +43,16 @@ def test_same_controls_same_figures(make, control, other):
     a.controls[control].value = other
     a.controls[control].value = original
     assert _figures(a) == _figures(b)
+
+
+def test_panels_reuse_work_when_a_control_moves_back(monkeypatch):
+    import nnrep_lite.widgets.diffusion as wd
+
+    calls = []
+    real = wd.dm.reverse_sde_sample
+    monkeypatch.setattr(wd.dm, "reverse_sde_sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+    panel = ReversePanel(_target(), n=500, steps=10, seed=2)
+    panel.controls["steps"].value = 20
+    panel.controls["steps"].value = 10
+    panel.controls["steps"].value = 20
+    assert len(calls) == 2  # one run per distinct setting

@@ -124,15 +124,22 @@ class ErrorDecompositionPanel:
         self.status = W.HTML()
         self.fig = V.eta_bias_figure({"eta": [], "exact": [], "measured": [], "stderr": [],
                                       "fit": {"slope": float("nan")}}, widget=True)
-        self.controls["term"].observe(lambda _c: self.run(), names="value")
+        # switching terms shows a term's last measurement; the button measures again
+        self.controls["term"].observe(lambda _c: self.run(reuse=True), names="value")
         self.run_button.on_click(lambda _b: self.run())
         self.widget = W.VBox([W.HBox([self.controls["term"], self.run_button]), self.status, self.fig])
         self.results: dict = {}
+        self._shown: dict = {}
         if auto_run:
             self.run()
 
-    def run(self):
+    def run(self, reuse: bool = False):
         term = self.controls["term"].value
+        if reuse and term in self._shown:
+            res, new, msg = self._shown[term]
+            _replace(self.fig, new)
+            self.status.value = _status("ok", msg)
+            return res
         self.status.value = _status("busy", f"measuring {term} ...")
         try:
             if term == self.TERMS[0]:
@@ -154,6 +161,7 @@ class ErrorDecompositionPanel:
             self.status.value = _status("error", str(exc))
             return None
         self.results[term] = res
+        self._shown[term] = (res, new, msg)
         _replace(self.fig, new)
         self.status.value = _status("ok", msg)
         return res
