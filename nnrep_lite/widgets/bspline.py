@@ -173,6 +173,7 @@ class Density2DPanel:
         self.points = mesh.reshape(-1, 2)
         a = torch.linspace(-1.1, 1.1, arrows, dtype=torch.float64)
         self.arrow_xy = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(-1, 2)
+        self._cache: dict = {}
         self.controls = {"t": w.FloatLogSlider(value=t, base=10, min=-3, max=0.5, step=0.05, description="t",
                                                readout_format=".3g", continuous_update=False)}
         self.status = w.HTML()
@@ -181,8 +182,12 @@ class Density2DPanel:
         self.widget = w.VBox([self.controls["t"], self.status, self.fig])
 
     def _compute(self, t: float):
-        dens = self.density.diffused_density(self.points, t).reshape(len(self.g), len(self.g))
-        return dens, self.arrow_xy, self.density.score(self.arrow_xy, t)
+        if t not in self._cache:  # the density is fixed: p_t and the score depend on t only
+            if len(self._cache) >= 64:
+                self._cache.pop(next(iter(self._cache)))
+            dens = self.density.diffused_density(self.points, t).reshape(len(self.g), len(self.g))
+            self._cache[t] = (dens, self.arrow_xy, self.density.score(self.arrow_xy, t))
+        return self._cache[t]
 
     def _on_change(self, change=None):
         t = float(self.controls["t"].value)
