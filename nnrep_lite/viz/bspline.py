@@ -82,7 +82,7 @@ def decomposition_figure(x, f_vals, approx_vals, heat, curves, *, s: float, d: i
                                         "L2 error vs number of terms N"))
     for tr in decomposition_traces(x, f_vals, approx_vals, heat, curves, s=s, d=d, n_terms=n_terms):
         fig.add_trace(tr[0], row=1, col=tr[1])
-    fig.update_layout(**{**LAYOUT, "width": 1250, "height": 460})
+    fig.update_layout(**{**LAYOUT, "width": 980, "height": 440})  # fits a JupyterLab column
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_xaxes(title_text="position", row=1, col=2)
     fig.update_yaxes(title_text="level k", row=1, col=2)
