@@ -262,3 +262,16 @@ def check_parameters(namespace: dict, **expected: type) -> dict:
             )
         out[name] = value
     return out
+
+
+def as_samples(data, *, name: str = "data", min_rows: int = 2) -> torch.Tensor:
+    """Samples as an (n, d) tensor (a 1-D input becomes (n, 1)) with at least ``min_rows`` rows."""
+    data = as_tensor(data)
+    if data.dim() == 1:
+        data = data[:, None]
+    if data.dim() != 2 or data.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} with n={data.shape[0] if data.dim() else 0} rows (shape {tuple(data.shape)}) is "
+            f"invalid: must be (n, d) with n >= {min_rows}"
+        )
+    return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .._utils import as_tensor, check_int, check_real
+from .._utils import as_samples, as_tensor, check_int, check_real
 from ..densities import GaussianMixture
 
 __all__ = ["minimax_bandwidth", "kde", "GaussianKDE"]
@@ -31,12 +31,7 @@ class GaussianKDE(GaussianMixture):
     """
 
     def __init__(self, data, bandwidth: float):
-        data = as_tensor(data)
-        if data.dim() == 1:
-            data = data[:, None]
-        n = data.shape[0]
-        if n < 2:
-            raise ValueError(f"data with n={n} rows is invalid: must have n >= 2")
+        data = as_samples(data)
         h = check_real("bandwidth", bandwidth, low=0.0, low_open=True)
         self.bandwidth = h
         super().__init__(data, torch.full_like(data, h * h))

@@ -7,7 +7,15 @@ import time
 
 import torch
 
-from .._utils import as_generator, as_tensor, check_choice, check_finite, check_int, check_real
+from .._utils import (
+    as_generator,
+    as_samples,
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_int,
+    check_real,
+)
 from ..densities import randn
 
 __all__ = ["dsm_loss", "sample_times", "train_score"]
@@ -91,12 +99,8 @@ def train_score(model, data, *, steps: int, batch_size: int = 256, lr: float = 2
     _check_times(t_min, t_max)
     check_choice("time_sampling", time_sampling, TIME_SAMPLING)
     check_choice("weighting", weighting, WEIGHTING)
-    data = as_tensor(data)
-    if data.dim() == 1:
-        data = data[:, None]
+    data = as_samples(data)
     n = data.shape[0]
-    if n < 2:
-        raise ValueError(f"data with n={n} rows is invalid: must have n >= 2")
     p = next(model.parameters())
     data = data.to(device=p.device, dtype=p.dtype)
     gen = as_generator(generator)

@@ -10,15 +10,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+from .style import OKABE_ITO
+from .style import to_numpy as _np
+
+PALETTE = OKABE_ITO
 LAYOUT = {"template": "simple_white", "font": {"size": 15}, "width": 1000, "height": 480,
           "legend": {"orientation": "h", "y": -0.18}, "margin": {"t": 60, "b": 60}}
-
-
-def _np(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
 
 
 def _wrap(fig: go.Figure, widget: bool):

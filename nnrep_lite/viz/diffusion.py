@@ -13,18 +13,18 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .style import OKABE_ITO, to_numpy
+
 __all__ = ["PALETTE", "forward_figure", "reverse_figure", "score_error_heatmap", "loss_figure",
            "rate_figure", "bound_figure"]
 
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+PALETTE = OKABE_ITO
 _LAYOUT = {"template": "simple_white", "width": 1000, "height": 520, "font": {"size": 16},
            "legend": {"orientation": "h", "y": -0.2}}
 
 
 def _np(x):
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64).reshape(-1)
+    return to_numpy(x).reshape(-1)
 
 
 def _hist(samples, bins: int, bounds):

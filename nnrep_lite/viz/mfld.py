@@ -10,15 +10,12 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+from .style import OKABE_ITO
+from .style import to_numpy as _np
+
+PALETTE = OKABE_ITO
 LAYOUT = dict(template="plotly_white", font=dict(size=15), width=640, height=420,
               margin=dict(l=70, r=20, t=50, b=60), legend=dict(bgcolor="rgba(255,255,255,0.6)"))
-
-
-def _np(x):
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=float)
 
 
 def _fig(widget: bool, **layout) -> go.Figure:

@@ -19,6 +19,8 @@ from ..onestep.theory import (
     mp_singular_density,
     nonlinear_energy,
 )
+from .style import OKABE_ITO
+from .style import to_numpy as _to_numpy
 
 __all__ = [
     "PALETTE",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 #: Okabe-Ito colour-blind-safe palette.
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+PALETTE = [OKABE_ITO[i] for i in (0, 3, 2, 4, 1, 5, 6, 7)]  # blue, vermillion first
 _LAYOUT = {"template": "plotly_white", "font": {"size": 16}, "width": 1000, "height": 520}
 
 
@@ -46,12 +48,6 @@ def alpha_colors(k: int) -> list[str]:
     if k == 1:
         return [PALETTE[0]]
     return sample_colorscale("Viridis", [0.9 * i / (k - 1) for i in range(k)])
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=float)
 
 
 def spectrum_traces(result: dict, *, bins: int = 60) -> list[go.BaseTraceType]:
