@@ -39,3 +39,21 @@ def record(name: str, ours_s: float, baseline_s: float, target: float, baseline:
         "baseline_s": baseline_s,
         "params": params,
     }
+
+
+def paired_median_times(ours: Callable[[], object], base: Callable[[], object], repeat: int = 11,
+                        warmup: int = 2, device=None) -> tuple[float, float]:
+    """Median times of ``ours`` and ``base``, run alternately (A, B, A, B, ...) so that a slow
+    phase of a shared machine hits both sides alike; returns ``(ours_s, base_s)``."""
+    for _ in range(warmup):
+        ours()
+        base()
+    _sync(device)
+    ta, tb = [], []
+    for _ in range(repeat):
+        for fn, acc in ((ours, ta), (base, tb)):
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            acc.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)

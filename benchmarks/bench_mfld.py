@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from benchmarks._timing import median_time, record
+from benchmarks._timing import median_time, paired_median_times, record
 from nnrep_lite.mfld import MeanFieldNet, Regression, make_regression, mfld
 
 ETA, LAMBDA1, LAMBDA2 = 0.2, 0.01, 0.002
@@ -57,10 +57,10 @@ def records(quick: bool = False, device: str = "cpu") -> list[dict]:
     n_part, n, d = 1024, 1024, 16
     obj, x = _setup(n_part, n, d, dev)
     gen = torch.Generator(device=dev).manual_seed(0)
-    ours = median_time(lambda: mfld(obj, x, eta=ETA, lambda2=LAMBDA2, steps=1, generator=gen, progress=False),
-                       repeat=rep, warmup=2, device=dev)
     model = _TwoLayerPlain(x)
-    base = median_time(lambda: _autograd_step(model, obj.z, obj.y, gen), repeat=rep, warmup=2, device=dev)
+    ours, base = paired_median_times(
+        lambda: mfld(obj, x, eta=ETA, lambda2=LAMBDA2, steps=1, generator=gen, progress=False),
+        lambda: _autograd_step(model, obj.z, obj.y, gen), repeat=15 if quick else 41, warmup=3, device=dev)
     out.append(record("mfld_step_vs_autograd", ours, base, 0.5,
                       "nn.Module two-layer net + loss.backward() + manual noisy update (float32)",
                       {"N": n_part, "n": n, "d": d, "dtype": "float32", "device": device}))
