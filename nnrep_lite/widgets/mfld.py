@@ -244,7 +244,12 @@ class DensityPanel:
             self._obj = obj
             x0 = scale * torch.randn(c["n_particles"], dim, generator=torch.Generator().manual_seed(self.seed + 1),
                                      dtype=torch.float64)
-            _replace(self.fig, self._figure(problem, obj, data, target, x0))
+            if getattr(self, "_fig_problem", None) == problem:
+                # same problem: the figure's traces stay; only the particles' part restarts
+                self._stream(problem, {"particles": x0, "step": 0, "F": math.nan})
+            else:
+                _replace(self.fig, self._figure(problem, obj, data, target, x0))
+                self._fig_problem = problem
             cb = lambda info: self._stream(problem, info)  # noqa: E731
             if c["anneal"]:
                 x, hist = M.annealed_mfld(obj, x0, eta=eta, lambda2_start=c["lambda2"],
@@ -258,6 +263,7 @@ class DensityPanel:
             self.status.value = _status("error", str(exc))
             return None
         _replace(self.fig, self._figure(problem, obj, data, target, x))
+        self._fig_problem = problem
         self.result = {"problem": problem, "objective": obj, "particles": x, "history": hist,
                        "data": data, "target": target}
         self.status.value = _status("ok", f"{problem}: F = {hist['F'][-1]:.4g} after {c['steps']} steps")
