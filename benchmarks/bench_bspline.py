@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks._timing import median_time, record
+from benchmarks._timing import median_time, paired_median_times, record
 from nnrep_lite.bspline import BsplineDensity, diffused_bspline
 
 ORDER, LEVEL, SHIFT = 4, 3, -4
@@ -104,9 +104,7 @@ def records(quick: bool = False, device: str = "cpu") -> list[dict]:
         for tt in T_SCORE:
             _gaussian_floor(xs, centres, -math.expm1(-2.0 * tt))
 
-    rep = 1 if quick else 3
-    ours = median_time(ours_fn, repeat=rep, warmup=1, device=dev)
-    base = median_time(floor_fn, repeat=rep, warmup=1, device=dev)
+    ours, base = paired_median_times(ours_fn, floor_fn, repeat=3 if quick else 5, warmup=1, device=dev)
     out.append(record("exact_score_vs_gaussian_floor", ours, base, 3.0,
                       "J isotropic Gaussian log-densities + gradients per point (float64, addmm + broadcast, chunked)",
                       {"n": n, "J": dens.n_components, "d": 2, "order": dens.order, "levels": "1..6",

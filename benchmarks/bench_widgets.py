@@ -3,11 +3,14 @@
 ``widget_update_latency``: every panel class in ``nnrep_lite/widgets/*.py`` that has controls is
 built at its default sizes (the constructor defaults; where a constructor needs inputs, the
 ``default``-profile inputs and sizes of the notebook that uses it: ForwardPanel n = 20000,
-ReversePanel n = 5000 and 100 steps on notebook 01's target), then one of its main controls is moved
-back and forth and the time of each assignment ``control.value = v`` (which runs the observer:
+ReversePanel n = 5000 and 100 steps on notebook 01's target), then one of its main controls is
+moved to positions it has not shown before (a walk across the given range, snapped to the
+slider's step) and the time of each assignment ``control.value = v`` (which runs the observer:
 recompute and ``fig.batch_update``) is measured. Per panel the median over 20 changes (quick:
 5, and in both modes at most ``budget_s`` seconds of changes per panel, at least 3 changes);
-``ratio`` is the worst panel's median over a 150 ms budget. Target 1. Panels run on the CPU
+``ratio`` is the worst panel's median over a 150 ms budget. Target 1. Moving back and forth
+between two values (where panels reuse what they computed) is reported as
+``revisit_median_s``. Panels run on the CPU
 (they are interactive figures; ``device`` is recorded only).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import os
 import pkgutil
 import statistics
@@ -87,25 +91,65 @@ def panel_classes() -> list[tuple[str, str, type]]:
     return out
 
 
-def measure_panel(cls, factory, control: str, values, changes: int, budget_s: float) -> dict:
-    args, kwargs = factory() if factory else ((), {})
-    t0 = time.perf_counter()
-    panel = cls(*args, **kwargs)
-    build_s = time.perf_counter() - t0
-    ctrl = panel.controls[control]
-    if values is None:  # a dropdown: cycle through its options
-        values = tuple(ctrl.options)
-    times, spent, i = [], 0.0, 0
-    while len(times) < changes and (len(times) < 3 or spent < budget_s):
-        v = values[(i + 1) % len(values)] if ctrl.value == values[i % len(values)] else values[i % len(values)]
-        i += 1
+def fresh_values(ctrl, values, count: int) -> list:
+    """``count`` distinct positions of ``ctrl`` between the two ``values`` (a log slider
+    geometrically, other sliders linearly, snapped to the slider's step), excluding its current
+    value; a dropdown's options in turn (they repeat once all have been shown)."""
+    import ipywidgets as W
+    import numpy as np
+
+    if values is None or not isinstance(ctrl, (W.FloatLogSlider, W.FloatSlider, W.IntSlider)):
+        opts = list(values or ctrl.options)
+        first = opts.index(ctrl.value) + 1 if ctrl.value in opts else 0
+        return [opts[(first + i) % len(opts)] for i in range(count + count // max(len(opts) - 1, 1) + 1)]
+    lo, hi = values
+    if isinstance(ctrl, W.FloatLogSlider):
+        ex = np.linspace(math.log(lo, ctrl.base), math.log(hi, ctrl.base), 4 * count)
+        cand = [float(ctrl.base ** (round(e / ctrl.step) * ctrl.step)) for e in ex]
+    else:
+        cand = [round(v / ctrl.step) * ctrl.step for v in np.linspace(lo, hi, 4 * count)]
+        cand = [int(v) for v in cand] if isinstance(ctrl, W.IntSlider) else [float(v) for v in cand]
+    seen, out = {ctrl.value}, []
+    for v in cand:
+        if v not in seen:
+            seen.add(v)
+            out.append(v)
+    step = max(1, len(out) // count)
+    out = out[::step][:count] or [lo, hi]
+    return [out[i % len(out)] for i in range(count)]
+
+
+def _timed_changes(ctrl, seq, changes: int, budget_s: float) -> list[float]:
+    times, spent = [], 0.0
+    for v in seq:
+        if len(times) >= changes or (len(times) >= 3 and spent >= budget_s):
+            break
+        if v == ctrl.value:
+            continue
         t0 = time.perf_counter()
         ctrl.value = v
         dt = time.perf_counter() - t0
         times.append(dt)
         spent += dt
+    return times
+
+
+def measure_panel(cls, factory, control: str, values, changes: int, budget_s: float) -> dict:
+    """Median time of a control change at positions not shown before (``fresh``: what a lecturer
+    moving a slider meets) and, for reference, moving back and forth between two values
+    (``revisit``: panels reuse work for a setting they have shown)."""
+    args, kwargs = factory() if factory else ((), {})
+    t0 = time.perf_counter()
+    panel = cls(*args, **kwargs)
+    build_s = time.perf_counter() - t0
+    ctrl = panel.controls[control]
+    fresh = _timed_changes(ctrl, fresh_values(ctrl, values, changes), changes, budget_s)
+    pair = values if values is not None else tuple(ctrl.options)[:2]
+    back_forth = [pair[i % 2] for i in range(2 * changes + 2)]
+    revisit = _timed_changes(ctrl, back_forth, changes, budget_s / 4)
     status = getattr(getattr(panel, "status", None), "value", "")
-    return {"median_s": statistics.median(times), "changes": len(times), "control": control,
+    return {"median_s": statistics.median(fresh), "changes": len(fresh), "control": control,
+            "revisit_median_s": statistics.median(revisit) if revisit else None,
             "build_s": build_s, "error_shown": "error" in str(status).lower()}
 
 

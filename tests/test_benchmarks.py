@@ -116,3 +116,17 @@ def test_every_panel_class_has_a_spec_and_one_panel_measures():
     res = bench_widgets.measure_panel(OrderPanel, None, "order", (3, 5), changes=3, budget_s=0.0)
     assert res["changes"] == 3 and res["median_s"] > 0 and res["control"] == "order"
     assert not res["error_shown"]
+
+
+def test_fresh_values_are_new_positions_on_the_slider():
+    import ipywidgets as W
+
+    log = W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-0.5, step=0.1)
+    vals = bench_widgets.fresh_values(log, (1e-3, 1e-2), 5)
+    assert len(vals) == 5 and len(set(vals)) == 5 and 1e-3 not in vals
+    assert all(1e-3 <= v <= 1e-2 * (1 + 1e-12) for v in vals)
+    assert all(abs(round(math.log10(v) / 0.1) * 0.1 - math.log10(v)) < 1e-9 for v in vals)
+    ints = bench_widgets.fresh_values(W.IntSlider(value=16, min=1, max=200), (16, 64), 5)
+    assert len(set(ints)) == 5 and 16 not in ints and all(isinstance(v, int) for v in ints)
+    drop = bench_widgets.fresh_values(W.Dropdown(options=["a", "b", "c"], value="a"), None, 4)
+    assert drop[:3] == ["b", "c", "a"]
