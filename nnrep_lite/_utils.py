@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -181,7 +182,18 @@ def _parse_bytes(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
+_RAM_CACHE: list[float] = [-1.0, 0.0]  # (monotonic time, bytes): reread at most once a second
+
+
 def _available_ram() -> int:
+    now = time.monotonic()
+    if now - _RAM_CACHE[0] < 1.0:
+        return int(_RAM_CACHE[1])
+    _RAM_CACHE[:] = [now, float(_read_available_ram())]
+    return int(_RAM_CACHE[1])
+
+
+def _read_available_ram() -> int:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

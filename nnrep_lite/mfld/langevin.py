@@ -124,8 +124,13 @@ def mfld(
     gen = as_generator(generator, device=x.device if x.device.type != "mps" else "cpu")
     # batches come from their own stream, seeded from ``gen``: runs that differ only in the
     # batch size share their Langevin noise (common random numbers for SG-vs-full comparisons)
-    batch_gen = torch.Generator(device=gen.device if gen is not None else "cpu")
-    batch_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen, device=batch_gen.device)))
+    # (the seed is drawn in every mode, so that full-gradient and B = n runs share their noise)
+    gen_device = gen.device if gen is not None else torch.device("cpu")
+    batch_seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen_device))
+    batch_gen = None
+    if batch_size is not None:
+        batch_gen = torch.Generator(device=gen_device)
+        batch_gen.manual_seed(batch_seed)
     noise_scale = math.sqrt(2.0 * lambda2 * eta)
     hist = {"step": [], "F": [], "time": [], "grad_evals": []}
     if free_energy_every:
