@@ -368,6 +368,98 @@ def log_g(z: torch.Tensor, tau: torch.Tensor, order: int) -> tuple[torch.Tensor,
     return out_v, torch.where(reflect, out_d.neg(), out_d)
 
 
+_TABLE_TOL = 1e-12  # log G at every cell midpoint, relative to max(1, |log G|); derivative: 1e-10 (|d| + 1/tau)
+_TABLE_MAX_NODES = 1 << 16
+
+
+def log_g_tabulated(z: torch.Tensor, tau: float, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`log_g` at many points sharing one tau, by cubic Hermite interpolation of
+    (log G, d/dz log G) on a uniform grid over the points' range (after z -> m - z).
+
+    The grid is refined (halving the spacing; the checked midpoints become nodes) until the
+    interpolant matches :func:`log_g` at every cell midpoint to 1e-12 max(1, |log G|) and 1e-10
+    (|d/dz log G| + 1/tau) in the derivative. Points are evaluated directly when a table
+    would not be much smaller than their number, or would exceed 65536 nodes.
+    """
+    n = z.numel()
+    if n == 0:
+        return torch.empty_like(z), torch.empty_like(z)
+    half = 0.5 * order
+    reflect = z > half
+    zr = torch.where(reflect, order - z, z)
+    lo = float(zr.min())
+    width = half - lo
+    h = min(1.0, tau) / 4.0
+    budget = min(_TABLE_MAX_NODES, n // 8)
+    if width / h + 2 > budget:
+        v, d = log_g(z, torch.full_like(z, tau), order)
+        return v, d
+    k = max(2, math.ceil(width / h) + 1)
+    h = width / (k - 1) if width > 0 else 1.0
+    nodes = lo + h * torch.arange(k, dtype=z.dtype, device=z.device)
+    tt = torch.full((k,), tau, dtype=z.dtype, device=z.device)
+    fv, fd = log_g(nodes, tt, order)
+    while True:
+        mids = nodes[:-1] + 0.5 * h
+        mv, md = log_g(mids, tt[:-1], order)
+        iv, idv = _hermite(fv, fd, h, torch.zeros(k - 1, dtype=torch.long, device=z.device)
+                           + torch.arange(k - 1, device=z.device), torch.full((k - 1,), 0.5, dtype=z.dtype,
+                                                                            device=z.device))
+        ok = bool(((iv - mv).abs() <= _TABLE_TOL * mv.abs().clamp_min(1.0)).all()) and bool(
+            ((idv - md).abs() <= 1e-10 * (md.abs() + 1.0 / tau)).all())
+        if ok:
+            break
+        if 2 * k - 1 > budget:
+            v, d = log_g(z, torch.full_like(z, tau), order)
+            return v, d
+        # refine: the midpoints become nodes
+        nodes = torch.stack([nodes[:-1], mids], dim=1).reshape(-1)
+        nodes = torch.cat([nodes, lo + h * (k - 1) + torch.zeros(1, dtype=z.dtype, device=z.device)])
+        fv = torch.cat([torch.stack([fv[:-1], mv], dim=1).reshape(-1), fv[-1:]])
+        fd = torch.cat([torch.stack([fd[:-1], md], dim=1).reshape(-1), fd[-1:]])
+        k = 2 * k - 1
+        h = 0.5 * h
+        tt = torch.full((k,), tau, dtype=z.dtype, device=z.device)
+    coef = _hermite_coefficients(fv, fd, h)
+    out_v = torch.empty_like(z)
+    out_d = torch.empty_like(z)
+    inv_h = 1.0 / h
+    for start in range(0, n, _TABLE_CHUNK):
+        sl = slice(start, start + _TABLE_CHUNK)
+        u = (zr[sl] - lo).mul_(inv_h)
+        cell = u.to(torch.long).clamp_(0, k - 2)
+        sfrac = u.sub_(cell)
+        c = coef.index_select(0, cell)  # (chunk, 4): p(s) = c0 + c1 s + c2 s^2 + c3 s^3
+        c0, c1, c2, c3 = c.unbind(1)
+        val = torch.addcmul(c2, c3, sfrac).mul_(sfrac).add_(c1).mul_(sfrac).add_(c0)
+        der = torch.addcmul(c2, c3, sfrac, value=1.5).mul_(sfrac).mul_(2.0).add_(c1).mul_(inv_h)
+        out_v[sl] = val
+        out_d[sl] = torch.where(reflect[sl], der.neg(), der)
+    return out_v, out_d
+
+
+_TABLE_CHUNK = 1 << 16
+
+
+def _hermite_coefficients(fv: torch.Tensor, fd: torch.Tensor, h: float) -> torch.Tensor:
+    """Per cell the cubic ``c0 + c1 s + c2 s^2 + c3 s^3`` (s in [0, 1]) through the values
+    and h-scaled derivatives at its two nodes, (K - 1, 4)."""
+    f0, f1 = fv[:-1], fv[1:]
+    d0, d1 = fd[:-1] * h, fd[1:] * h
+    diff = f1 - f0
+    return torch.stack([f0, d0, 3.0 * diff - 2.0 * d0 - d1, d0 + d1 - 2.0 * diff], dim=1).contiguous()
+
+
+def _hermite(fv: torch.Tensor, fd: torch.Tensor, h: float, cell: torch.Tensor, s: torch.Tensor):
+    """Cubic Hermite interpolant of (fv, fd) on a grid of spacing h: value and derivative at
+    ``nodes[cell] + s h`` (used for the midpoint checks)."""
+    c = _hermite_coefficients(fv, fd, h)[cell]
+    c0, c1, c2, c3 = c.unbind(1)
+    val = ((c3 * s + c2) * s + c1) * s + c0
+    der = ((3.0 * c3 * s + 2.0 * c2) * s + c1) / h
+    return val, der
+
+
 def _check_args(t, order, level, shift, max_order: int = MAX_ORDER):
     m = check_int("order", order, low=1, high=max_order)
     a = check_int("level", level, low=0, high=30)
