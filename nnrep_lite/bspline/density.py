@@ -9,7 +9,7 @@ Each factor diffuses independently under the OU process, so
 :math:`\\nabla \\log p_t` are exact at every t (see :mod:`.diffused`). Everything is carried
 in log space (log-sum-exp over components), so the score is finite far from the support.
 
-For one scalar t in d <= 2 (a sampler step, a slider) the tensor-product structure is used:
+For one scalar t in d = 2 (and in d = 1 for >= 20000 points) the tensor-product structure is used:
 per level group the factors of every shift on each axis come from one table of log G
 (:func:`.diffused.log_g_tabulated`, checked at every cell midpoint to 1e-12) and the mixture
 is a matrix product with the group's weights in row-scaled exponentials; rows where that
@@ -286,7 +286,10 @@ class BsplineDensity:
         n = x64.shape[0]
         scalar = not torch.is_tensor(t) or t.ndim == 0 or (t.numel() == 1 and n != 1)
         tt = self._time(t, n, x64.device)
-        if scalar and self.dim <= 2 and n > 0:
+        # level-wise pays in 2-D (products replace the (n, J) gathers) and, through its tables,
+        # for many points in 1-D; a 1-D sampler step on a few thousand points is faster per
+        # component (measured: 5000 points, 24 components: 2x)
+        if scalar and (self.dim == 2 or (self.dim == 1 and n >= 20000)):
             logp, score, rows = self._levelwise(x64, float(tt[0]), need_grad)
             if bool(rows.any()):
                 idx = rows.nonzero().squeeze(1)
