@@ -258,16 +258,19 @@ def _log_g_quad(z: torch.Tensor, tau: torch.Tensor, m: int, nodes: int = _GL_NOD
     feats, off, top, cols = _quad_tables(m, str(z.device), nodes, m if pieces is None else pieces)
     c = 0.5 * m
     zc = z - c
-    inv2 = 1.0 / (tau * tau)
-    dist = (zc.abs() - c).clamp_min(0.0)
-    # (d^2 - z'^2) without the cancellation of two large squares: -2 c |z'| + c^2 outside
-    a0 = torch.where(dist > 0, c * c - 2.0 * c * zc.abs(), -zc * zc) * (0.5 * inv2)
+    inv2 = (tau * tau).reciprocal_()
+    az = zc.abs()
+    dist = (az - c).clamp_min_(0.0)
+    # d^2 - z'^2 = -min(|z'|, c) (|z'| + d): no cancellation of two large squares
+    a0 = az.clamp_max(c).mul_(az + dist).mul_(-0.5 * inv2)
     coef = torch.stack([a0, zc * inv2, -0.5 * inv2], dim=1)
     e = torch.addmm(off, coef, feats).exp_()
     s = torch.mm(cols, e.T)  # (2, n): sum e_j, sum e_j w_j (2-3x faster than e @ cols.T)
     s0 = s[0]
-    log_g = torch.log(s0) + (top - 0.5 * dist * dist * inv2) - torch.log(tau) - _LOG_SQRT_2PI
-    dlog = (s[1] / s0 - zc) * inv2
+    # log G = log s0 + top - d^2 / (2 tau^2) - log tau - log sqrt(2 pi); log tau = -log(inv2) / 2
+    log_g = torch.log(s0).add_(dist.square_().mul_(-0.5 * inv2)).add_(0.5 * torch.log(inv2)).add_(
+        top - _LOG_SQRT_2PI)
+    dlog = s[1].div_(s0).sub_(zc).mul_(inv2)
     return log_g, dlog
 
 
@@ -370,6 +373,7 @@ def log_g(z: torch.Tensor, tau: torch.Tensor, order: int) -> tuple[torch.Tensor,
 
 _TABLE_TOL = 1e-12  # log G at every cell midpoint, relative to max(1, |log G|); derivative: 1e-10 (|d| + 1/tau)
 _TABLE_MAX_NODES = 1 << 16
+_TABLE_START = 16.0  # initial spacing tau / 16 (then halved until the midpoints agree)
 
 
 def log_g_tabulated(z: torch.Tensor, tau: float, order: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -389,37 +393,35 @@ def log_g_tabulated(z: torch.Tensor, tau: float, order: int) -> tuple[torch.Tens
     zr = torch.where(reflect, order - z, z)
     lo = float(zr.min())
     width = half - lo
-    h = min(1.0, tau) / 4.0
+    h = tau / _TABLE_START
     budget = min(_TABLE_MAX_NODES, n // 8)
     if width / h + 2 > budget:
-        v, d = log_g(z, torch.full_like(z, tau), order)
-        return v, d
+        return log_g(z, torch.full_like(z, tau), order)
     k = max(2, math.ceil(width / h) + 1)
     h = width / (k - 1) if width > 0 else 1.0
-    nodes = lo + h * torch.arange(k, dtype=z.dtype, device=z.device)
-    tt = torch.full((k,), tau, dtype=z.dtype, device=z.device)
-    fv, fd = log_g(nodes, tt, order)
+    # nodes and cell midpoints in one call: a grid of spacing h / 2
+    fine = lo + (0.5 * h) * torch.arange(2 * k - 1, dtype=z.dtype, device=z.device)
+    gv, gd = log_g(fine, torch.full_like(fine, tau), order)
     while True:
-        mids = nodes[:-1] + 0.5 * h
-        mv, md = log_g(mids, tt[:-1], order)
-        iv, idv = _hermite(fv, fd, h, torch.zeros(k - 1, dtype=torch.long, device=z.device)
-                           + torch.arange(k - 1, device=z.device), torch.full((k - 1,), 0.5, dtype=z.dtype,
-                                                                            device=z.device))
+        fv, fd, mv, md = gv[0::2], gd[0::2], gv[1::2], gd[1::2]
+        cells = torch.arange(k - 1, device=z.device)
+        iv, idv = _hermite(fv, fd, h, cells, torch.full((k - 1,), 0.5, dtype=z.dtype, device=z.device))
         ok = bool(((iv - mv).abs() <= _TABLE_TOL * mv.abs().clamp_min(1.0)).all()) and bool(
             ((idv - md).abs() <= 1e-10 * (md.abs() + 1.0 / tau)).all())
         if ok:
             break
-        if 2 * k - 1 > budget:
-            v, d = log_g(z, torch.full_like(z, tau), order)
-            return v, d
-        # refine: the midpoints become nodes
-        nodes = torch.stack([nodes[:-1], mids], dim=1).reshape(-1)
-        nodes = torch.cat([nodes, lo + h * (k - 1) + torch.zeros(1, dtype=z.dtype, device=z.device)])
-        fv = torch.cat([torch.stack([fv[:-1], mv], dim=1).reshape(-1), fv[-1:]])
-        fd = torch.cat([torch.stack([fd[:-1], md], dim=1).reshape(-1), fd[-1:]])
+        if 4 * k > budget:
+            return log_g(z, torch.full_like(z, tau), order)
+        # refine: the old midpoints become nodes; the new midpoints are the quarter points
+        quarter = lo + (0.25 * h) + (0.5 * h) * torch.arange(2 * k - 2, dtype=z.dtype, device=z.device)
+        qv, qd = log_g(quarter, torch.full_like(quarter, tau), order)
+        nv = torch.empty(4 * k - 3, dtype=z.dtype, device=z.device)
+        nd = torch.empty_like(nv)
+        nv[0::2], nd[0::2] = gv, gd
+        nv[1::2], nd[1::2] = qv, qd
+        gv, gd = nv, nd
         k = 2 * k - 1
         h = 0.5 * h
-        tt = torch.full((k,), tau, dtype=z.dtype, device=z.device)
     coef = _hermite_coefficients(fv, fd, h)
     out_v = torch.empty_like(z)
     out_d = torch.empty_like(z)
