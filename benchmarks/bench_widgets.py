@@ -4,8 +4,8 @@
 built at its default sizes (the constructor defaults; where a constructor needs inputs, the
 ``default``-profile inputs and sizes of the notebook that uses it: ForwardPanel n = 20000,
 ReversePanel n = 5000 and 100 steps on notebook 01's target), then one of its main controls is
-moved to positions it has not shown before (a walk across the given range, snapped to the
-slider's step) and the time of each assignment ``control.value = v`` (which runs the observer:
+moved to positions it has not shown before (spread over the given range, or over the whole
+slider when that range has too few positions) and the time of each assignment ``control.value = v`` (which runs the observer:
 recompute and ``fig.batch_update``) is measured. Per panel the median over 20 changes (quick:
 5, and in both modes at most ``budget_s`` seconds of changes per panel, at least 3 changes);
 ``ratio`` is the worst panel's median over a 150 ms budget. Target 1. Moving back and forth
@@ -91,32 +91,41 @@ def panel_classes() -> list[tuple[str, str, type]]:
     return out
 
 
-def fresh_values(ctrl, values, count: int) -> list:
-    """``count`` distinct positions of ``ctrl`` between the two ``values`` (a log slider
-    geometrically, other sliders linearly, snapped to the slider's step), excluding its current
-    value; a dropdown's options in turn (they repeat once all have been shown)."""
+def _positions(ctrl, lo, hi) -> list:
+    """The slider's positions between lo and hi (snapped to its step), in order."""
     import ipywidgets as W
     import numpy as np
+
+    if isinstance(ctrl, W.FloatLogSlider):
+        e_lo, e_hi = math.log(lo, ctrl.base), math.log(hi, ctrl.base)
+        k = np.arange(math.ceil(e_lo / ctrl.step - 1e-9), math.floor(e_hi / ctrl.step + 1e-9) + 1)
+        return [float(ctrl.base ** (i * ctrl.step)) for i in k]
+    k = np.arange(math.ceil(lo / ctrl.step - 1e-9), math.floor(hi / ctrl.step + 1e-9) + 1)
+    if isinstance(ctrl, W.IntSlider):
+        return [int(i * ctrl.step) for i in k]
+    return [float(i * ctrl.step) for i in k]
+
+
+def fresh_values(ctrl, values, count: int) -> list:
+    """Up to ``count`` positions of ``ctrl`` it has not shown (not its current value), spread
+    over the range of the two ``values`` or, when that range has too few positions, over the
+    whole slider; a dropdown's options in turn (they repeat once all have been shown)."""
+    import ipywidgets as W
 
     if values is None or not isinstance(ctrl, (W.FloatLogSlider, W.FloatSlider, W.IntSlider)):
         opts = list(values or ctrl.options)
         first = opts.index(ctrl.value) + 1 if ctrl.value in opts else 0
         return [opts[(first + i) % len(opts)] for i in range(count + count // max(len(opts) - 1, 1) + 1)]
-    lo, hi = values
-    if isinstance(ctrl, W.FloatLogSlider):
-        ex = np.linspace(math.log(lo, ctrl.base), math.log(hi, ctrl.base), 4 * count)
-        cand = [float(ctrl.base ** (round(e / ctrl.step) * ctrl.step)) for e in ex]
-    else:
-        cand = [round(v / ctrl.step) * ctrl.step for v in np.linspace(lo, hi, 4 * count)]
-        cand = [int(v) for v in cand] if isinstance(ctrl, W.IntSlider) else [float(v) for v in cand]
-    seen, out = {ctrl.value}, []
-    for v in cand:
-        if v not in seen:
-            seen.add(v)
-            out.append(v)
-    step = max(1, len(out) // count)
-    out = out[::step][:count] or [lo, hi]
-    return [out[i % len(out)] for i in range(count)]
+    lo, hi = min(values), max(values)
+    pos = [p for p in _positions(ctrl, lo, hi) if not math.isclose(p, ctrl.value, rel_tol=1e-9)]
+    if len(pos) < count:
+        whole = (ctrl.base ** ctrl.min, ctrl.base ** ctrl.max) if isinstance(ctrl, W.FloatLogSlider) else (
+            ctrl.min, ctrl.max)
+        pos = [p for p in _positions(ctrl, *whole) if not math.isclose(p, ctrl.value, rel_tol=1e-9)]
+    if len(pos) > count:
+        step = len(pos) / count
+        pos = [pos[int(i * step)] for i in range(count)]
+    return pos
 
 
 def _timed_changes(ctrl, seq, changes: int, budget_s: float) -> list[float]:

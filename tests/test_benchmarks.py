@@ -128,5 +128,9 @@ def test_fresh_values_are_new_positions_on_the_slider():
     assert all(abs(round(math.log10(v) / 0.1) * 0.1 - math.log10(v)) < 1e-9 for v in vals)
     ints = bench_widgets.fresh_values(W.IntSlider(value=16, min=1, max=200), (16, 64), 5)
     assert len(set(ints)) == 5 and 16 not in ints and all(isinstance(v, int) for v in ints)
+    # too few positions in the given range: the whole slider is used, no value repeats
+    few = bench_widgets.fresh_values(W.FloatLogSlider(value=1e-3, base=10, min=-4, max=-0.5, step=0.25),
+                                     (1e-3, 1e-2), 12)
+    assert len(few) == 12 and len(set(few)) == 12 and 1e-3 not in few
     drop = bench_widgets.fresh_values(W.Dropdown(options=["a", "b", "c"], value="a"), None, 4)
     assert drop[:3] == ["b", "c", "a"]
