@@ -303,7 +303,12 @@ def _quad_tiers(order: int):
     hi = 4 if order > 6 else 0
     return ((_QUAD_TAU_MIN, 20.0, 16 + hi, order),
             # piece 2 and beyond: below e^{-40} of piece 0 when the tilt exceeds 20
-            (_QUAD_TAU_MIN, 48.0, 24 + 2 * hi, min(order, 2)))
+            (_QUAD_TAU_MIN, 48.0, 24 + 2 * hi, min(order, 2)),
+            # narrow Gaussians near the support (against the closed form, orders 1..8, tilt <= 8:
+            # <= 1e-14 with 20 nodes from tau = 0.15, 2e-13 with 24 from 0.1, 3e-14 with 32 from 0.08)
+            (0.15, 8.0, 20 + hi, order),
+            (0.1, 8.0, 24 + hi, order),
+            (0.08, 8.0, 32, order))
 
 
 @lru_cache(maxsize=16)
