@@ -40,9 +40,7 @@ from .cardinal import MAX_ORDER, _pieces, cardinal_bspline
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
-_GL_NODES = 12  # Gauss-Legendre nodes per unit piece (1 <= tau < 2): 1e-14 relative, m <= 6
-_GL_NODES_WIDE = 8  # for tau >= 2, where the Gaussian varies half as fast across a piece
-_GL_WIDE_SWITCH = 2.0
+_GL_NODES = 12  # Gauss-Legendre nodes per unit piece (default of the per-piece rules)
 _LAGUERRE_NODES = 28
 _TAIL_SWITCH = 3.0  # |h| beyond which M_p(h) uses the Gauss-Laguerre rule
 _ASYMPTOTIC_SWITCH = 20.0  # |h| beyond which M_p(h) uses its asymptotic series
