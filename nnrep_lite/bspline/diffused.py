@@ -242,7 +242,8 @@ def _quad_tables(order: int, device: str, nodes: int, pieces: int):
 
 
 def _log_g_quad(z: torch.Tensor, tau: torch.Tensor, m: int, nodes: int = _GL_NODES, pieces: int | None = None):
-    """log G_m(z; tau) and d/dz log G_m by the per-piece Gauss-Legendre rule, as products.
+    """log G_m(z; tau) and d/dz log G_m by a fixed quadrature rule (per-piece Gauss-Legendre,
+    or the Gauss rule for the weight N_m when ``pieces == 0``), as matrix products.
 
     With the centred node w_j, z' = z - m/2 and the bound ``R = max_j log w_j - d^2 / (2 tau^2)``
     (d: the distance from z' to the support [-m/2, m/2]), every exponent minus R is
@@ -250,7 +251,7 @@ def _log_g_quad(z: torch.Tensor, tau: torch.Tensor, m: int, nodes: int = _GL_NOD
     (n, 3) x (3, J) product, one in-place exp, one (2, J) x (J, n) product give sum_j e_j and
     sum_j e_j w_j, hence log G and its derivative. Accurate (1e-12) where the tilt
     d / tau^2 <= 3 and tau >= 0.3 with 12 nodes (the dispatch in :func:`log_g` chooses the
-    rule). ``pieces < m`` keeps the nodes of the first pieces only: for z left of the support
+    rule). ``0 < pieces < m`` keeps the nodes of the first pieces only: for z left of the support
     with tilt t the piece k contributes below e^{-k t} of the first.
     """
     feats, off, top, cols = _quad_tables(m, str(z.device), nodes, m if pieces is None else pieces)
@@ -297,7 +298,7 @@ def _nm_tiers(order: int) -> tuple[tuple[int, float], ...]:
 
 def _quad_tiers(order: int):
     """Per-piece Legendre rules ``(tau_min, tilt_max, nodes per piece, pieces)`` for what the
-    N_m-weighted rules do not cover (large tilt), first match wins."""
+    N_m-weighted rules do not cover (large tilts, narrow Gaussians), first match wins."""
     hi = 4 if order > 6 else 0
     return ((_QUAD_TAU_MIN, 20.0, 16 + hi, order),
             # piece 2 and beyond: below e^{-40} of piece 0 when the tilt exceeds 20
@@ -311,7 +312,7 @@ def _quad_tiers(order: int):
 
 @lru_cache(maxsize=16)
 def _dispatch_tables(order: int, device: str):
-    """The N_m-rule spread bounds (for ``torch.bucketize``) and the list of rules, one per
+    """The N_m-rule spread bounds (compared in order) and the list of rules, one per
     tier code: ``(nodes, pieces)`` (pieces 0: the N_m-weighted rule; nodes 0: closed form)."""
     tiers = _nm_tiers(order)
     bounds = torch.tensor([v for _, v in tiers], dtype=torch.float64, device=device)
