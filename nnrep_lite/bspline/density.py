@@ -11,7 +11,7 @@ in log space (log-sum-exp over components), so the score is finite far from the 
 
 For one scalar t in d = 2 (and in d = 1 for >= 20000 points) the tensor-product structure is used:
 per level group the factors of every shift on each axis come from one table of log G
-(:func:`.diffused.log_g_tabulated`, checked at every cell midpoint to 1e-12) and the mixture
+(:class:`.diffused.LogGTable`, checked at every cell midpoint to 1e-12) and the mixture
 is a matrix product with the group's weights in row-scaled exponentials; rows where that
 could underflow are recomputed by the per-component log-sum-exp (agreement ~1e-15 in log p,
 ~1e-14 in the score in the tests).
@@ -25,7 +25,7 @@ import torch
 
 from .._utils import as_generator, as_tensor, check_int, check_real
 from .cardinal import MAX_ORDER, cardinal_bspline, evaluate_level_grid
-from .diffused import log_g, log_g_tabulated, ou_mean_std_float
+from .diffused import LogGTable, log_g, ou_mean_std_float
 
 
 class BsplineDensity:
@@ -221,36 +221,69 @@ class BsplineDensity:
         self._groups_cache = groups
         return groups
 
+    _ROWS = 4096  # points per block of the level-wise path: its (rows, shifts) arrays stay in cache
+
     def _levelwise(self, x64: torch.Tensor, t: float, need_grad: bool):
         """``(log p_t, score or None, rows)`` by the tensor-product structure, for scalar t and
-        d <= 2: per level group the factors of every shift on each axis are evaluated once
-        (``n * B`` per axis instead of one per component) and the mixture is a matrix product
-        with the group's weights, in row-scaled exponentials. ``rows`` marks the points where
-        a group's scaled sum underflowed while it might still matter; the caller recomputes
-        those by the per-component log-sum-exp."""
+        d <= 2: per level group the factors of every shift on each axis come from one table
+        of log G per (axis, level), built once over all points (:class:`.diffused.LogGTable`),
+        and the mixture is a matrix product with the group's weights, in row-scaled
+        exponentials; points go in blocks of 4096. ``rows`` marks the points where a group's
+        scaled sum underflowed while it might still matter; the caller recomputes those by the
+        per-component log-sum-exp."""
         mu = math.exp(-t)
         sigma = math.sqrt(-math.expm1(-2.0 * t))
         n, dev = x64.shape[0], x64.device
+        groups = [(lev, lows, w.to(dev)) for lev, lows, w in self._level_groups()]
+        # one table per (axis, level, shift range), over the range of all points
+        tables = {}
+        for lev, lows, w in groups:
+            for i in range(self.dim):
+                key = (i, lev[i], lows[i], w.shape[i])
+                if key in tables:
+                    continue
+                scale = 2.0**lev[i]
+                xs_lo, xs_hi = float(x64[:, i].min()) * scale / mu, float(x64[:, i].max()) * scale / mu
+                z_lo, z_hi = xs_lo - (lows[i] + w.shape[i] - 1), xs_hi - lows[i]
+                tables[key] = LogGTable.build(z_lo, z_hi, scale * sigma / mu, self.order,
+                                              budget=n * w.shape[i] // 8, device=dev)
+        logp = torch.empty(n, dtype=torch.float64, device=dev)
+        score = torch.empty(n, self.dim, dtype=torch.float64, device=dev) if need_grad else None
+        rows = torch.zeros(n, dtype=torch.bool, device=dev)
+        for start in range(0, n, self._ROWS):
+            sl = slice(start, start + self._ROWS)
+            lp, sc, rw = self._levelwise_block(x64[sl], mu, sigma, groups, tables, need_grad)
+            logp[sl], rows[sl] = lp, rw
+            if need_grad:
+                score[sl] = sc
+        return logp, score, rows
+
+    def _levelwise_block(self, x64, mu, sigma, groups, tables, need_grad):
+        n, dev = x64.shape[0], x64.device
+        log_mu = math.log(mu)
         factors: dict[tuple[int, int, int, int], tuple] = {}
 
-        def factor(axis, level, lo, size):
-            key = (axis, level, lo, size)
+        def factor(key):
             if key not in factors:
+                axis, level, lo, size = key
                 scale = 2.0**level
-                b = torch.arange(lo, lo + size, dtype=torch.float64, device=dev)
-                z = (x64[:, axis : axis + 1] * (scale / mu)) - b
-                lg, dlg = log_g_tabulated(z.reshape(-1), scale * sigma / mu, self.order)
-                lv = lg.reshape(n, size) - math.log(mu)
+                shifts = torch.arange(lo, lo + size, dtype=torch.float64, device=dev)
+                table = tables[key]
+                if table is None:
+                    z = x64[:, axis : axis + 1] * (scale / mu) - shifts
+                    lg, dlg = log_g(z.reshape(-1), torch.full((z.numel(),), scale * sigma / mu,
+                                                              dtype=torch.float64, device=dev), self.order)
+                    lv, dv = lg.view(n, size).sub_(log_mu), dlg.view(n, size).mul_(scale / mu)
+                else:
+                    lv, dv = table.at_shifts(x64[:, axis] * (scale / mu), shifts, shift=-log_mu, scale=scale / mu)
                 top = lv.max(dim=1, keepdim=True).values
-                e = torch.exp(lv - top)
-                f = e * dlg.reshape(n, size).mul_(scale / mu) if need_grad else None
-                factors[key] = (top.squeeze(1), e, f)
+                e = lv.sub_(top).exp_()
+                factors[key] = (top.squeeze(1), e, dv.mul_(e) if need_grad else None)
             return factors[key]
 
         logs, scores, risky = [], [], []
-        for levels, lows, w in self._level_groups():
-            w = w.to(dev)
-            parts = [factor(i, levels[i], lows[i], w.shape[i]) for i in range(self.dim)]
+        for levels, lows, w in groups:
+            parts = [factor((i, levels[i], lows[i], w.shape[i])) for i in range(self.dim)]
             top = sum(p[0] for p in parts)
             if self.dim == 1:
                 (_, e1, f1), = parts
@@ -277,8 +310,7 @@ class BsplineDensity:
         score = None
         if need_grad:
             resp = (wts / total.unsqueeze(1)).unsqueeze(2)
-            sc = torch.stack(scores, dim=1)  # (n, groups, d)
-            score = (resp * sc).sum(1)
+            score = (resp * torch.stack(scores, dim=1)).sum(1)  # (n, groups, d) -> (n, d)
         return logp, score, rows
 
     def _log_and_score(self, x64: torch.Tensor, t, need_grad: bool):
