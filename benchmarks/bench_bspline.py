@@ -43,8 +43,11 @@ def _quad_point(x: float, t: float, spline) -> float:
     return integrate.quad(f, knots[0], knots[-1], points=knots[1:-1], epsabs=0.0, epsrel=1e-10, limit=200)[0]
 
 
-def _gaussian_floor(x: torch.Tensor, means: torch.Tensor, s2: float, chunk: int = 4096):
-    """log N(x; m_j, s2 I) and its x-gradient for every (point, component): (n, J), (n, J, d)."""
+def _gaussian_floor(x: torch.Tensor, means: torch.Tensor, s2: float, chunk: int = 4096, keep: bool = False):
+    """log N(x; m_j, s2 I) and its x-gradient for every (point, component), block by block:
+    (chunk, J) and (chunk, J, d) per block. In the timed runs each block is dropped once
+    computed, as a score would reduce it (keeping them all is hundreds of MB at 10^5 points and
+    makes both sides' timings depend on the allocator); ``keep=True`` returns the lists."""
     d = x.shape[1]
     const = -0.5 * (means * means).sum(1) / s2 - 0.5 * d * math.log(2.0 * math.pi * s2)
     logs, grads = [], []
@@ -52,8 +55,9 @@ def _gaussian_floor(x: torch.Tensor, means: torch.Tensor, s2: float, chunk: int 
         xc = x[start : start + chunk]
         lp = torch.addmm(const, xc, means.T, alpha=1.0 / s2) - 0.5 * (xc * xc).sum(1, keepdim=True) / s2
         g = (means - xc[:, None, :]) / s2
-        logs.append(lp)
-        grads.append(g)
+        if keep:
+            logs.append(lp)
+            grads.append(g)
     return logs, grads
 
 

@@ -274,11 +274,18 @@ class BsplineDensity:
                     lg, dlg = log_g(z.reshape(-1), torch.full((z.numel(),), scale * sigma / mu,
                                                               dtype=torch.float64, device=dev), self.order)
                     lv, dv = lg.view(n, size).sub_(log_mu), dlg.view(n, size).mul_(scale / mu)
+                    top = lv.max(dim=1, keepdim=True).values
+                    e = lv.sub_(top).exp_()
+                    top = top.squeeze(1)
                 else:
-                    lv, dv = table.at_shifts(x64[:, axis] * (scale / mu), shifts, shift=-log_mu, scale=scale / mu)
-                top = lv.max(dim=1, keepdim=True).values
-                e = lv.sub_(top).exp_()
-                factors[key] = (top.squeeze(1), e, dv.mul_(e) if need_grad else None)
+                    # scale by the table's largest log G (a constant) instead of each row's: rows
+                    # far from every shift underflow and are redone per component by the caller
+                    peak = table.peak - log_mu
+                    lv, dv = table.at_shifts(x64[:, axis] * (scale / mu), shifts, shift=-log_mu - peak,
+                                             scale=scale / mu)
+                    e = lv.exp_()
+                    top = torch.full((n,), peak, dtype=torch.float64, device=dev)
+                factors[key] = (top, e, dv.mul_(e) if need_grad else None)
             return factors[key]
 
         logs, scores, risky = [], [], []

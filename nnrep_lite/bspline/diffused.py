@@ -388,6 +388,9 @@ class LogGTable:
     def __init__(self, coef: torch.Tensor, lo: float, h: float, order: int):
         self.coefs = tuple(coef[:, j].contiguous() for j in range(4))
         self.lo, self.h, self.order = lo, h, order
+        # the largest node value: a scaling constant for exponentials (the interpolant may
+        # exceed it slightly between nodes, which is harmless)
+        self.peak = float(coef[:, 0].max())
 
     @property
     def nodes(self) -> int:
