@@ -1,6 +1,8 @@
 """Runner: ``python -m benchmarks [--quick] [--device cpu|cuda] --json PATH [--only NAME ...]``.
 
-Imports every ``benchmarks/bench_*.py`` module, calls its ``records(quick, device)``, writes the
+Runs every ``benchmarks/bench_*.py`` module in its own Python process (``--in-process``: all in
+this one; ours and the baseline of a record always share a process), calls its
+``records(quick, device)``, writes the
 JSON list of records atomically and prints a table (name, ratio, target, pass). The exit code is
 0 even when a record misses its target (timings are noisy on shared machines: they are reported,
 never gated); such records are listed on ``MISSED`` lines. A module that raises is reported on an
@@ -94,13 +96,57 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def run(modules: list[str], quick: bool, device: str, package: str = "benchmarks") -> tuple[list[dict], list[str]]:
+_CHILD = """
+import importlib, json, sys, traceback
+try:
+    mod = importlib.import_module(sys.argv[1])
+    payload = {"records": mod.records(quick=sys.argv[2] == "1", device=sys.argv[3])}
+except Exception as exc:
+    traceback.print_exc()
+    payload = {"error": f"{type(exc).__name__}: {exc}"}
+with open(sys.argv[4], "w") as f:
+    json.dump(payload, f, default=str)
+"""
+
+
+def _records_in_subprocess(module: str, quick: bool, device: str) -> list[dict]:
+    """``module.records(...)`` run in a fresh Python process: one module's allocations (the
+    B-spline benchmarks free GBs) left the C allocator in a state that made later modules'
+    small-tensor loops 1.5-3x slower in the same process (MFLD: 0.87 s fresh, 1.34 s after)."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "records.json"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        proc = subprocess.run([sys.executable, "-c", _CHILD, module, "1" if quick else "0", device, str(out)],
+                              env=env)
+        if not out.exists():
+            raise RuntimeError(f"the benchmark process exited with status {proc.returncode} and no records")
+        payload = json.loads(out.read_text())
+    if "error" in payload:
+        raise _ModuleError(payload["error"])
+    return payload["records"]
+
+
+class _ModuleError(Exception):
+    """An exception raised inside a benchmark subprocess (its message is ``Type: text``)."""
+
+
+def run(modules: list[str], quick: bool, device: str, package: str = "benchmarks",
+        isolate: bool = True) -> tuple[list[dict], list[str]]:
+    """Records of every module; each module runs in its own process unless ``isolate`` is off."""
     records, errors = [], []
     for name in modules:
         t0 = time.perf_counter()
         try:
-            mod = importlib.import_module(f"{package}.{name}")
-            recs = [check_record(r, name) for r in mod.records(quick=quick, device=device)]
+            if isolate:
+                raw = _records_in_subprocess(f"{package}.{name}", quick, device)
+            else:
+                raw = importlib.import_module(f"{package}.{name}").records(quick=quick, device=device)
+            recs = [check_record(r, name) for r in raw]
+        except _ModuleError as exc:  # the child printed its traceback
+            errors.append(f"{name}: {exc}")
+            continue
         except Exception as exc:  # one broken module must not hide the others' numbers
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
             traceback.print_exc()
@@ -118,6 +164,8 @@ def main(argv: list[str] | None = None, package: str = "benchmarks") -> int:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--json", required=True, help="output path of the JSON list of records")
     p.add_argument("--only", nargs="+", metavar="NAME", help="module names (e.g. bspline mfld)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every module in this process (for profiling; by default each runs in its own)")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     if package == "benchmarks":
@@ -128,7 +176,7 @@ def main(argv: list[str] | None = None, package: str = "benchmarks") -> int:
         if args.only:
             modules = [m for m in modules if m.removeprefix("bench_") in {o.removeprefix("bench_") for o in args.only}]
     t0 = time.perf_counter()
-    records, errors = run(modules, args.quick, device, package)
+    records, errors = run(modules, args.quick, device, package, isolate=not args.in_process)
     write_json_atomic(args.json, records)
     print()
     print(format_table(records))

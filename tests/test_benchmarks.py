@@ -134,3 +134,11 @@ def test_fresh_values_are_new_positions_on_the_slider():
     assert len(few) == 12 and len(set(few)) == 12 and 1e-3 not in few
     drop = bench_widgets.fresh_values(W.Dropdown(options=["a", "b", "c"], value="a"), None, 4)
     assert drop[:3] == ["b", "c", "a"]
+
+
+def test_runner_in_process_gives_the_same_records(fake_package, tmp_path):
+    out = tmp_path / "inproc.json"
+    assert runner.main(["--quick", "--in-process", "--json", str(out)], package="fakebench") == 0
+    recs = json.loads(out.read_text())
+    assert [r["name"] for r in recs] == ["fake_fast", "fake_slow"]
+    assert recs[1]["params"]["quick_seen"] is True
