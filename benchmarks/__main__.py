@@ -117,7 +117,10 @@ def _records_in_subprocess(module: str, quick: bool, device: str) -> list[dict]:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "records.json"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        from nnrep_lite._utils import allocator_env
+
+        # the project's allocator settings (README, "Performance"), unless the caller set its own
+        env = allocator_env(dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
         proc = subprocess.run([sys.executable, "-c", _CHILD, module, "1" if quick else "0", device, str(out)],
                               env=env)
         if not out.exists():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from benchmarks import __main__ as runner
-from benchmarks import bench_bspline, bench_widgets
+from benchmarks import bench_score, bench_widgets
 
 FAKE = '''
 from benchmarks._timing import median_time, record
@@ -98,7 +98,7 @@ def test_gaussian_floor_computes_real_log_densities_and_gradients():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(50, 2, generator=gen, dtype=torch.float64)
     means = torch.randn(7, 2, generator=gen, dtype=torch.float64)
-    logs, grads = bench_bspline._gaussian_floor(x, means, 0.3, chunk=16, keep=True)
+    logs, grads = bench_score._gaussian_floor(x, means, 0.3, chunk=16, keep=True)
     lp, g = torch.cat(logs), torch.cat(grads)
     ref = torch.distributions.MultivariateNormal(means, 0.3 * torch.eye(2, dtype=torch.float64))
     torch.testing.assert_close(lp, ref.log_prob(x[:, None, :]))
