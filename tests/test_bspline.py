@@ -348,18 +348,33 @@ def test_nm_gauss_rule_matches_bspline_moments():
         assert np.all((u > 0) & (u < m))
 
 
+def _legendre_reference(z, tau, m, nodes):
+    """log G and d/dz log G by the per-piece Gauss-Legendre rule in its plain form (explicit
+    differences, max-shifted log-sum-exp): the reference for the product-form rules."""
+    from nnrep_lite.bspline.diffused import _LOG_SQRT_2PI, _gl_rule
+
+    u, logw = _gl_rule(m, str(z.device), nodes)
+    diff = z.unsqueeze(-1) - u
+    expo = logw - diff * diff / (2.0 * (tau * tau).unsqueeze(-1))
+    top = expo.max(dim=-1, keepdim=True).values
+    e = torch.exp(expo - top)
+    total = e.sum(-1)
+    return (torch.log(total) + top.squeeze(-1) - torch.log(tau) - _LOG_SQRT_2PI,
+            -(e * diff).sum(-1) / (total * tau * tau))
+
+
 @pytest.mark.parametrize("order", [1, 2, 4, 6, 8])
 def test_log_g_dispatch_matches_references(order):
     """Every tier of log_g (N_m-weighted rules, per-piece rules, closed form) against a
     64-node-per-piece Legendre rule where that is accurate (tau >= 0.3, tilt <= 8) and the closed
     form elsewhere, across tau from 0.2 to 500 and 60 tau^2 beyond the support."""
-    from nnrep_lite.bspline.diffused import _log_g_closed, _log_g_quad_slow, log_g
+    from nnrep_lite.bspline.diffused import _log_g_closed, log_g
 
     for tau in (0.05, 0.09, 0.12, 0.2, 0.31, 0.5, 0.7, 1.0, 2.0, 5.0, 50.0, 500.0):
         z = torch.linspace(-60 * tau**2, order + 60 * tau**2, 3001, dtype=torch.float64)
         tt = torch.full_like(z, tau)
         got, dgot = log_g(z, tt, order)
-        quad, dquad = _log_g_quad_slow(z, tt, order, 64)
+        quad, dquad = _legendre_reference(z, tt, order, 64)
         closed, dclosed = _log_g_closed(z, tt, order)
         tilt = ((z - order / 2).abs() - order / 2).clamp_min(0) / tau**2
         use_quad = (tilt <= 8) & (tau >= 0.3)
@@ -402,13 +417,26 @@ def test_levelwise_recomputes_rows_where_a_group_underflows():
     assert torch.isfinite(sc).all()
 
 
-def test_tabulated_log_g_matches_direct():
-    from nnrep_lite.bspline.diffused import log_g, log_g_tabulated
+def test_log_g_table_matches_direct():
+    """LogGTable against log_g at 400001 points: over [-30, m + 30] where a table of <= 65536
+    nodes meets the midpoint checks, over a narrower range for the narrowest Gaussians; through
+    both entry points (z, and points x shifts)."""
+    from nnrep_lite.bspline.diffused import LogGTable, log_g
 
     for m in (1, 2, 4, 6):
-        for tau in (0.05, 0.3, 1.0, 3.0, 50.0):
-            z = torch.linspace(-30, 34, 400_001, dtype=torch.float64)
-            a, da = log_g_tabulated(z, tau, m)
+        for tau, width in ((0.05, 1.0), (0.3, 10.0), (1.0, 30.0), (3.0, 30.0), (50.0, 30.0)):
+            table = LogGTable.build(-width, m + width, tau, m, budget=65536)
+            assert table is not None, (m, tau)
+            z = torch.linspace(-width, m + width, 400_001, dtype=torch.float64)
+            a, da = table(z)
             b, db = log_g(z, torch.full_like(z, tau), m)
             assert ((a - b).abs() / b.abs().clamp_min(1)).max() < 3e-12, (m, tau)
             assert ((da - db).abs() / (db.abs() + 1 / tau)).max() < 1e-9, (m, tau)
+            xs = torch.linspace(0.0, m / 2, 101, dtype=torch.float64)
+            shifts = torch.arange(-3, 4)
+            sv, sd = table.at_shifts(xs, shifts, shift=0.5, scale=2.0)
+            cv, cd = table(xs.unsqueeze(1) - shifts.to(torch.float64))
+            torch.testing.assert_close(sv, cv + 0.5, rtol=1e-14, atol=1e-12)
+            torch.testing.assert_close(sd, 2.0 * cd, rtol=1e-14, atol=1e-12)
+    # a table that cannot meet the checks within its budget is refused, not returned inexact
+    assert LogGTable.build(-30.0, 31.0, 0.05, 1, budget=65536) is None

@@ -8,6 +8,7 @@ import torch
 from scipy import integrate, stats
 
 import nnrep_lite
+from nnrep_lite._utils import as_generator
 from nnrep_lite.densities import GaussianMixture
 from nnrep_lite.diffusion import (
     ScoreMLP,
@@ -28,10 +29,7 @@ from nnrep_lite.diffusion import (
 )
 
 F64 = torch.float64
-
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
+gen = as_generator  # gen(seed): a fresh CPU generator seeded with it
 
 
 # ------------------------------------------------------------------ OU process

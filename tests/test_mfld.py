@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from nnrep_lite._utils import DivergenceError
+from nnrep_lite._utils import DivergenceError, as_generator
 from nnrep_lite.mfld import (
     GaussianMixtureTarget,
     KSDVariational,
@@ -38,10 +38,7 @@ from nnrep_lite.mfld import (
 from nnrep_lite.mfld.langevin import _draw_batch
 
 F64 = torch.float64
-
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
+gen = as_generator  # gen(seed): a fresh CPU generator seeded with it
 
 
 def autograd_first_variation_grad(obj, x, batch=None):

@@ -203,8 +203,9 @@ class BsplineDensity:
 
     # ------------------------------------------------------------------ scalar t, d <= 2
     def _level_groups(self):
-        """Components grouped by their level tuple: per group the shift range of every axis
-        and the dense weight array over it (B_1,) or (B_1, B_2); built once."""
+        """Components grouped by their level tuple: per group the levels, the lowest shift of
+        every axis, the dense weight array over the shift ranges (B_1,) or (B_1, B_2) and the log
+        of its sum; built once."""
         groups = getattr(self, "_groups_cache", None)
         if groups is not None:
             return groups
@@ -217,7 +218,7 @@ class BsplineDensity:
             size = (sh.max(dim=0).values - lo + 1).tolist()
             w = torch.zeros(size, dtype=torch.float64)
             w.index_put_(tuple((sh - lo).T), torch.exp(self._log_c[sel]), accumulate=True)
-            groups.append((key.tolist(), lo.tolist(), w))
+            groups.append((key.tolist(), lo.tolist(), w, math.log(float(w.sum()))))
         self._groups_cache = groups
         return groups
 
@@ -234,10 +235,10 @@ class BsplineDensity:
         mu = math.exp(-t)
         sigma = math.sqrt(-math.expm1(-2.0 * t))
         n, dev = x64.shape[0], x64.device
-        groups = [(lev, lows, w.to(dev)) for lev, lows, w in self._level_groups()]
+        groups = [(lev, lows, w.to(dev), log_wsum) for lev, lows, w, log_wsum in self._level_groups()]
         # one table per (axis, level, shift range), over the range of all points
         tables = {}
-        for lev, lows, w in groups:
+        for lev, lows, w, _ in groups:
             for i in range(self.dim):
                 key = (i, lev[i], lows[i], w.shape[i])
                 if key in tables:
@@ -289,7 +290,7 @@ class BsplineDensity:
             return factors[key]
 
         logs, scores, risky = [], [], []
-        for levels, lows, w in groups:
+        for levels, lows, w, log_wsum in groups:
             parts = [factor((i, levels[i], lows[i], w.shape[i])) for i in range(self.dim)]
             top = sum(p[0] for p in parts)
             if self.dim == 1:
@@ -302,7 +303,7 @@ class BsplineDensity:
                 s = (tmp * e2).sum(1)
                 grads = [((f1 @ w) * e2).sum(1), (tmp * f2).sum(1)] if need_grad else None
             logs.append(torch.log(s) + top)
-            risky.append((s < 1e-280, top + math.log(float(w.sum())) - 644.0))
+            risky.append((s < 1e-280, top + (log_wsum - 644.0)))
             if need_grad:  # a group whose sum underflowed to 0 has weight 0 (or its row is redone)
                 pos = (s > 0).unsqueeze(1)
                 scores.append(torch.where(pos, torch.stack(grads, dim=1) / torch.where(pos, s.unsqueeze(1), 1.0), 0.0))

@@ -183,21 +183,6 @@ def _log_g_closed(z: torch.Tensor, tau: torch.Tensor, m: int) -> tuple[torch.Ten
     return log_g, dlog
 
 
-def _log_g_quad_slow(z: torch.Tensor, tau: torch.Tensor, m: int, nodes: int = _GL_NODES):
-    """Reference form of :func:`_log_g_quad` (explicit differences and a max-shifted
-    log-sum-exp); kept for the tests that check the product form against it."""
-    u, logw = _gl_rule(m, str(z.device), nodes)
-    diff = z.unsqueeze(-1) - u  # (n, nodes)
-    t2 = (tau * tau).unsqueeze(-1)
-    expo = logw - diff * diff / (2.0 * t2)
-    top = expo.max(dim=-1, keepdim=True).values
-    e = torch.exp(expo - top)
-    total = e.sum(-1)
-    log_g = torch.log(total) + top.squeeze(-1) - torch.log(tau) - _LOG_SQRT_2PI
-    dlog = -(e * diff).sum(-1) / (total * tau * tau)
-    return log_g, dlog
-
-
 @lru_cache(maxsize=64)
 def _nm_gauss_rule(order: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss rule for the weight N_m on [0, m]: ``nodes`` points and weights, exact for
@@ -311,13 +296,12 @@ def _quad_tiers(order: int):
 
 
 @lru_cache(maxsize=16)
-def _dispatch_tables(order: int, device: str):
-    """The N_m-rule spread bounds (compared in order) and the list of rules, one per
-    tier code: ``(nodes, pieces)`` (pieces 0: the N_m-weighted rule; nodes 0: closed form)."""
+def _dispatch_tables(order: int) -> tuple[tuple[float, ...], list[tuple[int, int]]]:
+    """The N_m-rule spread bounds (compared in order) and the list of rules, one per tier code:
+    ``(nodes, pieces)`` (pieces 0: the N_m-weighted rule; nodes 0: closed form)."""
     tiers = _nm_tiers(order)
-    bounds = torch.tensor([v for _, v in tiers], dtype=torch.float64, device=device)
     rules = [(k, 0) for k, _ in tiers] + [(k, p) for _, _, k, p in _quad_tiers(order)] + [(0, 0)]
-    return bounds, rules
+    return tuple(v for _, v in tiers), rules
 
 
 def log_g(z: torch.Tensor, tau: torch.Tensor, order: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -332,16 +316,16 @@ def log_g(z: torch.Tensor, tau: torch.Tensor, order: int) -> tuple[torch.Tensor,
     where its alternating sum no longer cancels). All quadratures run as products
     (:func:`_log_g_quad`); one sort by tier makes each tier a contiguous block.
     """
-    bounds, rules = _dispatch_tables(order, str(z.device))
+    bounds, rules = _dispatch_tables(order)
     half = 0.5 * order
     reflect = z > half
     zr = torch.where(reflect, order - z, z)
     inv2 = (tau * tau).reciprocal_()
     tilt = zr.neg().clamp_min_(0.0).mul_(inv2)
     spread = (inv2 * half).add_(tilt).mul_(order)
-    n_nm = bounds.numel()
+    n_nm = len(bounds)
     code = torch.zeros_like(z, dtype=torch.uint8)
-    for b in bounds.tolist():  # comparisons beat bucketize for a handful of bounds
+    for b in bounds:  # comparisons beat bucketize for a handful of bounds
         code += spread > b
     beyond = (code == n_nm).nonzero().squeeze(-1)
     if beyond.numel():
@@ -392,10 +376,6 @@ class LogGTable:
         # exceed it slightly between nodes, which is harmless)
         self.peak = float(coef[:, 0].max())
 
-    @property
-    def nodes(self) -> int:
-        return self.coefs[0].numel() + 1
-
     @classmethod
     def build(cls, lo: float, hi: float, tau: float, order: int, *, budget: int, device=None,
               dtype=torch.float64) -> LogGTable | None:
@@ -416,12 +396,14 @@ class LogGTable:
         gv, gd = log_g(fine, torch.full_like(fine, tau), order)
         while True:
             fv, fd, mv, md = gv[0::2], gd[0::2], gv[1::2], gd[1::2]
-            cells = torch.arange(k - 1, device=device)
-            iv, idv = _hermite(fv, fd, h, cells, torch.full((k - 1,), 0.5, dtype=dtype, device=device))
+            coef = _hermite_coefficients(fv, fd, h)
+            # the cubic and its derivative at every cell's midpoint (s = 1/2)
+            iv = coef @ torch.tensor([1.0, 0.5, 0.25, 0.125], dtype=dtype, device=device)
+            idv = coef @ torch.tensor([0.0, 1.0, 1.0, 0.75], dtype=dtype, device=device) / h
             ok = bool(((iv - mv).abs() <= _TABLE_TOL * mv.abs().clamp_min(1.0)).all()) and bool(
                 ((idv - md).abs() <= 1e-10 * (md.abs() + 1.0 / tau)).all())
             if ok:
-                return cls(_hermite_coefficients(fv, fd, h), lo, h, order)
+                return cls(coef, lo, h, order)
             if 4 * k > budget:
                 return None
             # refine: the old midpoints become nodes; the new midpoints are the quarter points
@@ -461,28 +443,6 @@ class LogGTable:
         return val, der
 
 
-def log_g_tabulated(z: torch.Tensor, tau: float, order: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`log_g` at many points sharing one tau, through a :class:`LogGTable` over the
-    points' range (checked at every cell midpoint); directly when the table would not have
-    fewer than an eighth as many nodes as there are points, or more than 65536."""
-    n = z.numel()
-    if n == 0:
-        return torch.empty_like(z), torch.empty_like(z)
-    table = LogGTable.build(float(z.min()), float(z.max()), tau, order, budget=n // 8, device=z.device,
-                            dtype=z.dtype)
-    if table is None:
-        return log_g(z, torch.full_like(z, tau), order)
-    out_v = torch.empty_like(z)
-    out_d = torch.empty_like(z)
-    for start in range(0, n, _TABLE_CHUNK):
-        sl = slice(start, start + _TABLE_CHUNK)
-        out_v[sl], out_d[sl] = table(z[sl])
-    return out_v, out_d
-
-
-_TABLE_CHUNK = 1 << 16
-
-
 def _hermite_coefficients(fv: torch.Tensor, fd: torch.Tensor, h: float) -> torch.Tensor:
     """Per cell the cubic ``c0 + c1 s + c2 s^2 + c3 s^3`` (s in [0, 1]) through the values
     and h-scaled derivatives at its two nodes, (K - 1, 4)."""
@@ -490,16 +450,6 @@ def _hermite_coefficients(fv: torch.Tensor, fd: torch.Tensor, h: float) -> torch
     d0, d1 = fd[:-1] * h, fd[1:] * h
     diff = f1 - f0
     return torch.stack([f0, d0, 3.0 * diff - 2.0 * d0 - d1, d0 + d1 - 2.0 * diff], dim=1).contiguous()
-
-
-def _hermite(fv: torch.Tensor, fd: torch.Tensor, h: float, cell: torch.Tensor, s: torch.Tensor):
-    """Cubic Hermite interpolant of (fv, fd) on a grid of spacing h: value and derivative at
-    ``nodes[cell] + s h`` (used for the midpoint checks)."""
-    c = _hermite_coefficients(fv, fd, h)[cell]
-    c0, c1, c2, c3 = c.unbind(1)
-    val = ((c3 * s + c2) * s + c1) * s + c0
-    der = ((3.0 * c3 * s + 2.0 * c2) * s + c1) / h
-    return val, der
 
 
 def _check_args(t, order, level, shift, max_order: int = MAX_ORDER):

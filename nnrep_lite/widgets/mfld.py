@@ -200,6 +200,7 @@ class DensityPanel:
                                       W.VBox(list(self.controls.values())[3:] + [self.run_button])]),
                               self.status, self.fig])
         self.result = None
+        self._fig_problem = None  # the problem whose traces the figure shows
         if auto_run:
             self.run()
 
@@ -244,7 +245,7 @@ class DensityPanel:
             self._obj = obj
             x0 = scale * torch.randn(c["n_particles"], dim, generator=torch.Generator().manual_seed(self.seed + 1),
                                      dtype=torch.float64)
-            if getattr(self, "_fig_problem", None) == problem:
+            if self._fig_problem == problem:
                 # same problem: the figure's traces stay; only the particles' part restarts
                 self._stream(problem, {"particles": x0, "step": 0, "F": math.nan})
             else:
