@@ -402,14 +402,24 @@ def test_levelwise_score_matches_per_component_logsumexp(dim):
                                    rtol=1e-8, atol=1e-8)
 
 
-def test_levelwise_recomputes_rows_where_a_group_underflows():
-    """Two far-apart fine components: at small t the group's row-scaled sum underflows between
-    them (the row's largest factors have no weight); those rows are redone per component."""
+@pytest.mark.parametrize("sparse", [False, True])
+def test_levelwise_recomputes_rows_where_a_group_underflows(sparse, monkeypatch):
+    """Two far-apart fine components: at small t the dense group's row-scaled sum underflows
+    between them (the row's largest factors have no weight); those rows are redone per
+    component. Per component (the sparse form, the default for such a group) the row scale
+    comes from the components' own factors and the point between them needs no redoing; both
+    give the per-component log-sum-exp."""
+    if not sparse:
+        monkeypatch.setattr(BsplineDensity, "_SPARSE_RATIO", 10**12)
     dens = BsplineDensity([[8, 8], [8, 8]], [[-256, -256], [200, 200]], [1.0, 1.0])
+    assert (dens._level_groups()[0][4] is not None) == sparse
     x = torch.tensor([[-0.99, -0.99], [0.0, 0.0], [0.8, 0.8], [5.0, -5.0]], dtype=torch.float64)
     t = 1e-4
     logp, _, rows = dens._levelwise(x, t, True)
-    assert rows.tolist() == [False, True, False, True]
+    if sparse:  # the far point (5, -5) may still be flagged: it is far from everything
+        assert rows.tolist()[:3] == [False] * 3
+    else:
+        assert rows.tolist() == [False, True, False, True]
     lp, sc = dens.log_density_and_score(x, t)
     lp2, sc2 = dens._log_and_score_terms(x, dens._time(t, 4, x.device), True)
     torch.testing.assert_close(lp, lp2, rtol=1e-10, atol=0)
@@ -433,10 +443,14 @@ def test_log_g_table_matches_direct():
             assert ((a - b).abs() / b.abs().clamp_min(1)).max() < 3e-12, (m, tau)
             assert ((da - db).abs() / (db.abs() + 1 / tau)).max() < 1e-9, (m, tau)
             xs = torch.linspace(0.0, m / 2, 101, dtype=torch.float64)
-            shifts = torch.arange(-3, 4)
-            sv, sd = table.at_shifts(xs, shifts, shift=0.5, scale=2.0)
+            c = min(3, int(width))  # xs - k stays inside the table's range
+            shifts = torch.arange(-c, c + 1)
+            sv, sd = table.at_shifts(xs, -c, 2 * c + 1, shift=0.5, scale=2.0)
             cv, cd = table(xs.unsqueeze(1) - shifts.to(torch.float64))
             torch.testing.assert_close(sv, cv + 0.5, rtol=1e-14, atol=1e-12)
             torch.testing.assert_close(sd, 2.0 * cd, rtol=1e-14, atol=1e-12)
+    # outside its range a table refuses rather than extrapolating
+    with pytest.raises(ValueError, match="range"):
+        table.at_shifts(torch.tensor([0.0], dtype=torch.float64), -40, 3)
     # a table that cannot meet the checks within its budget is refused, not returned inexact
     assert LogGTable.build(-30.0, 31.0, 0.05, 1, budget=65536) is None
