@@ -234,6 +234,7 @@ class MMDDensity(Objective):
         self.c1, self.c2 = (s2 / self.var1) ** (d / 2), (s2 / self.var2) ** (d / 2)
         dd = _sqdist(data, data)
         self.data_term = float(_gauss(dd, s2).mean())
+        self._cols_cache: dict = {}
 
     def __repr__(self) -> str:
         return (
@@ -257,24 +258,40 @@ class MMDDensity(Objective):
         v = v - 2 * self.c1 * _gauss(_sqdist(x, data), self.var1).mean(1)
         return v + self.lambda1 * (x * x).sum(1)
 
+    def _columns(self, n_part: int, n_dat: int, like: torch.Tensor):
+        """Per column of the joint kernel matrix against ``[particles; data]``: the exponent
+        scale -1/(2 var), log c, the gradient weight and the value weight (cached per shape)."""
+        key = (n_part, n_dat, like.dtype, like.device)
+        cols = self._cols_cache.get(key)
+        if cols is None:
+            def two(a, b):
+                return torch.cat([torch.full((n_part,), a, dtype=like.dtype, device=like.device),
+                                  torch.full((n_dat,), b, dtype=like.dtype, device=like.device)])
+            cols = (two(-0.5 / self.var2, -0.5 / self.var1), two(math.log(self.c2), math.log(self.c1)),
+                    two(-2.0 / (n_part * self.var2), 2.0 / (n_dat * self.var1)),
+                    two(1.0 / n_part**2, -2.0 / (n_part * n_dat)))
+            self._cols_cache = {key: cols}
+        return cols
+
     def _value_and_grad(self, particles, batch, need_grad=True):
+        # one kernel matrix against [particles; data] (N, N + n): K_2 in the particle columns,
+        # K_1 in the data columns, through one product and one exp
         data = self.data.to(particles)
-        k_pp = self.c2 * _gauss(_sqdist(particles, particles), self.var2)  # (N, N)
+        dat = data if batch is None else data[batch]
+        n_part = particles.shape[0]
+        ys = torch.cat([particles, dat])
+        sq = (ys * ys).sum(1)
+        k = torch.addmm(sq, particles, ys.T, alpha=-2.0).add_(sq[:n_part, None]).clamp_min_(0.0)
+        scale, log_c, alpha, beta = self._columns(n_part, dat.shape[0], particles)
+        k.mul_(scale).add_(log_c).exp_()
         value = None
-        if batch is None:
-            k_pd_full = self.c1 * _gauss(_sqdist(particles, data), self.var1)
-            value = k_pp.mean() - 2 * k_pd_full.mean() + self.data_term + self._reg(particles)
-            k_pd, dat = k_pd_full, data
-        else:
-            dat = data[batch]
-            k_pd = self.c1 * _gauss(_sqdist(particles, dat), self.var1)
+        if batch is None:  # mean K_2 - 2 mean K_1 + data term + regulariser
+            value = torch.mv(k, beta).sum() + self.data_term + self._reg(particles)
         if not need_grad:
             return value, None
-        # grad_x K(x, x') = -K (x - x') / var
-        n_part = particles.shape[0]
-        g_pp = (k_pp.sum(1)[:, None] * particles - k_pp @ particles) / (n_part * self.var2)
-        g_pd = (k_pd.sum(1)[:, None] * particles - k_pd @ dat) / (dat.shape[0] * self.var1)
-        grad = -2.0 * g_pp + 2.0 * g_pd
+        # grad_x K(x, y) = -K (x - y) / var: sum_y a_y K(x, y) (x - y) with the weights a
+        a = k.mul_(alpha)
+        grad = torch.mm(a, ys).neg_().addcmul_(a.sum(1, keepdim=True), particles)
         if self.lambda1:
             grad.add_(particles, alpha=2.0 * self.lambda1)
         return value, grad
