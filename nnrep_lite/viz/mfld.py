@@ -53,7 +53,10 @@ def objective_figure(*, widget=False):
 
 
 def update_objective(fig, history, trace=0):
-    fig.data[trace].x, fig.data[trace].y = history["step"][: len(history["F"])], history["F"]
+    # arrays, not lists: plotly validates a list element by element (tens of ms at a few
+    # hundred points, on every live update)
+    f = np.asarray(history["F"], dtype=float)
+    fig.data[trace].x, fig.data[trace].y = np.asarray(history["step"][: len(f)], dtype=float), f
 
 
 def fit_figure(z, y, *, widget=False):
