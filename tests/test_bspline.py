@@ -393,7 +393,7 @@ def test_levelwise_score_matches_per_component_logsumexp(dim):
                                                              generator=torch.Generator().manual_seed(2))
     x = torch.cat([x, torch.tensor([[-40.0] * dim, [3.0] * dim, [0.999] * dim, [1e4] * dim], dtype=torch.float64)])
     for t in (1e-4, 1e-3, 1e-2, 0.1, 1.0, 5.0):
-        lp, sc, rows = dens._levelwise(x, t, True)  # called directly: 1-D uses it from 20000 points
+        lp, sc, rows = dens._levelwise(x, t, True)  # called directly: 1-D uses it for many points
         assert not rows.any()
         lp2, sc2 = dens._log_and_score_terms(x, dens._time(t, x.shape[0], x.device), True)
         assert ((lp - lp2).abs() / lp2.abs().clamp_min(1)).max() < 1e-10, t
