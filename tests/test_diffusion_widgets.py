@@ -41,6 +41,49 @@ def test_reverse_panel_controls_and_error_status(target):
     assert "error" in bad.status.value and "score_fn" in bad.status.value
 
 
+def test_reverse_panel_t_min_stops_one_chain(target):
+    """t_min stops one chain on the grid from t_max to 1e-4: on a grid time the samples are
+    reverse_sde_sample's on that part of the grid; off the grid a last shorter step lands on
+    t_min; moving t_min up evaluates no new score, moving it down only the missing steps."""
+    from nnrep_lite.diffusion import reverse_sde_sample, sde_update, time_grid
+
+    calls = []
+
+    def score(x, t):
+        calls.append(t)
+        return target.score(x, t)
+
+    p = ReversePanel(target, score, n=300, steps=40, t_min=1e-2, seed=4)
+    grid = time_grid(8.0, 1e-4, 40).tolist()
+    assert p._chain["ts"] == grid
+    last = max(k for k, t in enumerate(grid) if t >= 1e-2)
+    assert p.result["steps_taken"] == last + 1 and len(calls) == last + 1
+    # on a grid time: the sampler on the first k steps of the grid, to rounding
+    k = 30
+    c = {name: ctl.value for name, ctl in p.controls.items()}
+    got, taken = p._sample(dict(c, t_min=grid[k]))
+    ref = reverse_sde_sample(target.score, 300, 1, t_max=8.0, t_min=grid[k], steps=k, generator=4,
+                             device="cpu", dtype=torch.float64)
+    assert taken == k
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    # off the grid: the k-th state and score, a step of length grid[k] - t_min, the k-th noise
+    ch = p._chain
+    t_off = 0.5 * (grid[k] + grid[k + 1])
+    got, taken = p._sample(dict(c, t_min=t_off))
+    want = sde_update(ch["ys"][k], ch["scores"][k], grid[k] - t_off, ch["noises"][k])
+    assert taken == k + 1 and torch.equal(got, want)
+    # the slider: up needs no new score, down only the grid steps not yet computed
+    n_calls = len(calls)
+    p.controls["t_min"].value = 10 ** -1.0
+    assert len(calls) == n_calls
+    p.controls["t_min"].value = 10 ** -3.0
+    lower = max(k for k, t in enumerate(grid) if t >= 1e-3)
+    assert len(calls) == lower + 1 and p.result["steps_taken"] == lower + 1
+    # another control restarts the chain on its grid
+    p.controls["steps"].value = 20
+    assert p._chain["ts"] == time_grid(8.0, 1e-4, 20).tolist()
+
+
 def test_loss_monitor_and_heatmap(target):
     mon = LossMonitor()
     model = ScoreMLP(1, width=16, depth=1, seed=0)

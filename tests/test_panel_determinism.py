@@ -45,14 +45,18 @@ def test_same_controls_same_figures(make, control, other):
     assert _figures(a) == _figures(b)
 
 
-def test_panels_reuse_work_when_a_control_moves_back(monkeypatch):
-    import nnrep_lite.widgets.diffusion as wd
+def test_panels_reuse_work_when_a_control_moves_back():
+    target, calls = _target(), []
 
-    calls = []
-    real = wd.dm.reverse_sde_sample
-    monkeypatch.setattr(wd.dm, "reverse_sde_sample", lambda *a, **k: calls.append(1) or real(*a, **k))
-    panel = ReversePanel(_target(), n=500, steps=10, seed=2)
+    def score(x, t):
+        calls.append(t)
+        return target.score(x, t)
+
+    panel = ReversePanel(target, score, n=500, steps=10, seed=2)
+    first = len(calls)
     panel.controls["steps"].value = 20
+    second = len(calls)
+    assert second > first
     panel.controls["steps"].value = 10
     panel.controls["steps"].value = 20
-    assert len(calls) == 2  # one run per distinct setting
+    assert len(calls) == second  # one run per distinct setting

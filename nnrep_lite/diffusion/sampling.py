@@ -15,7 +15,8 @@ from .._utils import as_generator, check_choice, check_finite, check_int, defaul
 from ..densities import randn
 from .training import _check_times
 
-__all__ = ["time_grid", "reverse_sde_sample", "probability_flow_sample", "SDE_METHODS", "ODE_METHODS"]
+__all__ = ["time_grid", "reverse_sde_sample", "sde_update", "probability_flow_sample", "SDE_METHODS",
+           "ODE_METHODS"]
 
 SDE_METHODS = ("euler", "exponential")
 ODE_METHODS = ("euler", "heun")
@@ -63,6 +64,21 @@ def _setup(n, dim, t_max, t_min, steps, grid, generator, device, dtype):
     return n, dim, ts, gen, y
 
 
+def sde_update(y: torch.Tensor, s: torch.Tensor, h: float, xi: torch.Tensor, method: str = "euler", *,
+               step: int = 1) -> torch.Tensor:
+    """One reverse-SDE step of size ``h`` from state ``y`` with score ``s = s(y, t)`` and
+    standard normal ``xi`` (the update of :func:`reverse_sde_sample`); a non-finite result
+    raises a ``ValueError`` naming the knob."""
+    if method == "euler":
+        y = y + h * (y + 2.0 * s) + math.sqrt(2.0 * h) * xi
+    else:
+        eh = math.exp(h)
+        y = eh * y + 2.0 * (eh - 1.0) * s + math.sqrt(math.expm1(2.0 * h)) * xi
+    check_finite("reverse SDE state", y, step=step,
+                 knob="increase steps or check the score function (it may blow up near t_min)")
+    return y
+
+
 @torch.no_grad()
 def reverse_sde_sample(score_fn, n: int, dim: int, *, t_max: float = 8.0, t_min: float = 1e-3,
                        steps: int = 200, method: str = "euler", grid: str = "geometric",
@@ -87,13 +103,7 @@ def reverse_sde_sample(score_fn, n: int, dim: int, *, t_max: float = 8.0, t_min:
         t, h = ts[k], ts[k] - ts[k + 1]
         s = _score(score_fn, y, t, n, dim)
         xi = randn(y.shape, generator=gen, device=y.device, dtype=y.dtype)
-        if method == "euler":
-            y = y + h * (y + 2.0 * s) + math.sqrt(2.0 * h) * xi
-        else:
-            eh = math.exp(h)
-            y = eh * y + 2.0 * (eh - 1.0) * s + math.sqrt(math.expm1(2.0 * h)) * xi
-        check_finite("reverse SDE state", y, step=k + 1,
-                     knob="increase steps or check the score function (it may blow up near t_min)")
+        y = sde_update(y, s, h, xi, method, step=k + 1)
         if callback is not None:
             callback({"step": k + 1, "t": ts[k + 1], "y": y})
     return y

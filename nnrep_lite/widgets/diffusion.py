@@ -10,6 +10,7 @@ import torch
 
 from .. import diffusion as dm
 from .._utils import as_generator
+from ..densities import randn
 from ..viz import diffusion as viz
 
 __all__ = ["ForwardPanel", "ReversePanel", "LossMonitor", "RatePanel"]
@@ -64,7 +65,16 @@ class ReversePanel:
     """Sliders steps, t_max, t_min and menus method/grid: reverse-SDE samples with ``score_fn``
     (default the exact ``target.score``) against p_0, with the measured histogram TV and the
     two error terms that no score can remove: truncation :math:`\\sqrt{KL(p_T\\|N)/2}\\approx
-    e^{-T}\\sqrt{E|X_0|^2}/2` and early stopping :math:`TV(p_0, p_{t_{min}})` (1-D)."""
+    e^{-T}\\sqrt{E|X_0|^2}/2` and early stopping :math:`TV(p_0, p_{t_{min}})` (1-D).
+
+    The sampler runs on one time grid from ``t_max`` down to the floor of the t_min slider
+    (1e-4, or t_min if smaller) with ``steps`` steps (geometric or uniform), and t_min stops it
+    early: the chain runs the grid steps down to the last grid time above t_min and one last,
+    shorter step lands exactly on t_min. Moving t_min therefore changes only where the chain
+    stops, not the steps before it (the early-stopping error alone changes), and the panel
+    reuses the chain it has computed: a t_min change costs at most the grid steps not yet
+    computed. The other controls restart the chain. A t_min on a grid time gives exactly
+    :func:`~nnrep_lite.diffusion.reverse_sde_sample` on that part of the grid (tested)."""
 
     def __init__(self, target, score_fn=None, *, n: int = 20000, steps: int = 100, t_max: float = 8.0,
                  t_min: float = 1e-3, method: str = "euler", grid: str = "geometric", seed: int = 0,
@@ -73,6 +83,7 @@ class ReversePanel:
         self.n, self.seed, self.bins, self.plot_bins = n, seed, bins, plot_bins
         self._es_cache: dict = {}
         self._runs: dict = {}  # control setting -> (samples, result, status): same seed, same samples
+        self._chain: dict | None = None  # the chain on the current grid (states, scores, noises)
         self.m2 = float((target.sample(4096, as_generator(seed + 1)).to(torch.float64) ** 2).sum(1).mean())
         self.x_grid = torch.linspace(-1.2, 1.2, 400, dtype=torch.float64)[:, None]
         self.controls = {
@@ -84,6 +95,7 @@ class ReversePanel:
             "method": w.Dropdown(options=list(dm.sampling.SDE_METHODS), value=method, description="method"),
             "grid": w.Dropdown(options=["geometric", "uniform"], value=grid, description="time grid"),
         }
+        self.t_floor = min(10.0 ** self.controls["t_min"].min, float(t_min))
         self.status = w.HTML()
         self.result: dict = {}
         samples = self._measure()
@@ -93,16 +105,49 @@ class ReversePanel:
         self.widget = w.VBox([w.HBox([self.controls[k] for k in ("steps", "t_max", "t_min")]),
                               w.HBox([self.controls["method"], self.controls["grid"]]), self.status, self.fig])
 
+    def _sample(self, c: dict):
+        """Samples at t_min and the number of steps taken, from the chain on the grid of
+        (t_max, steps, grid, method), computed as far as needed and kept."""
+        t_max, t_min, steps = float(c["t_max"]), float(c["t_min"]), int(c["steps"])
+        dm.time_grid(t_max, t_min, steps, c["grid"])  # the checks of the sampler (t_min < t_max, ...)
+        key = (t_max, steps, c["grid"], c["method"])
+        ch = self._chain
+        if ch is None or ch["key"] != key:
+            gen = as_generator(self.seed)
+            y0 = randn((self.n, self.target.dim), generator=gen, device="cpu", dtype=torch.float64)
+            ch = self._chain = {"key": key, "ts": dm.time_grid(t_max, self.t_floor, steps, c["grid"]).tolist(),
+                                "ys": [y0], "scores": [], "noises": [], "gen": gen}
+        ts = ch["ts"]
+        if t_min < ts[-1]:  # below this grid's floor (a t_min under the slider's range)
+            raise ValueError(f"t_min={t_min:g} is invalid: must be >= {ts[-1]:g}")
+        last = max(k for k in range(len(ts)) if ts[k] >= t_min)  # the last grid time at or above t_min
+        exact = math.isclose(ts[last], t_min, rel_tol=1e-12)
+        while len(ch["ys"]) <= last:  # the grid steps not computed yet
+            k = len(ch["ys"]) - 1
+            self._score_and_noise(ch, k)
+            ch["ys"].append(dm.sde_update(ch["ys"][k], ch["scores"][k], ts[k] - ts[k + 1], ch["noises"][k],
+                                          c["method"], step=k + 1))
+        if exact:
+            return ch["ys"][last], last
+        # the last, shorter step: the score and noise of grid step `last`, a step of ts[last] - t_min
+        self._score_and_noise(ch, last)
+        return dm.sde_update(ch["ys"][last], ch["scores"][last], ts[last] - t_min, ch["noises"][last], c["method"],
+                             step=last + 1), last + 1
+
+    def _score_and_noise(self, ch: dict, k: int) -> None:
+        """The score at the k-th grid state and the k-th noise draw (in the sampler's order)."""
+        if len(ch["scores"]) == k:
+            y = ch["ys"][k]
+            ch["scores"].append(dm.sampling._score(self.score_fn, y, ch["ts"][k], self.n, self.target.dim))
+            ch["noises"].append(randn(y.shape, generator=ch["gen"], device=y.device, dtype=y.dtype))
+
     def _measure(self):
         c = {k: v.value for k, v in self.controls.items()}
         key = tuple(sorted(c.items()))
         if key in self._runs:  # the same setting again (a slider moved back): no resampling
             samples, self.result, self.status.value = self._runs[key]
             return samples
-        samples = dm.reverse_sde_sample(self.score_fn, self.n, self.target.dim, t_max=float(c["t_max"]),
-                                        t_min=float(c["t_min"]), steps=int(c["steps"]), method=c["method"],
-                                        grid=c["grid"], generator=as_generator(self.seed), device="cpu",
-                                        dtype=torch.float64)
+        samples, taken = self._sample(c)
         tv = dm.tv_distance(samples, self.target, bins=self.bins)
         tm = float(c["t_min"])
         if tm not in self._es_cache and self.target.dim == 1:
@@ -110,11 +155,12 @@ class ReversePanel:
         mu2 = math.exp(-2 * float(c["t_max"]))
         kl_t = 0.5 * (mu2 * self.m2 - self.target.dim * (mu2 + math.log1p(-mu2)))
         self.result = {"tv": tv, "early_stopping_tv": self._es_cache.get(tm, float("nan")),
-                       "truncation_tv": math.sqrt(max(kl_t, 0.0) / 2), **c}
+                       "truncation_tv": math.sqrt(max(kl_t, 0.0) / 2), "steps_taken": taken, **c}
         r = self.result
         self.status.value = (f"measured TV = <b>{tv:.4f}</b> &nbsp; | &nbsp; truncation √(KL(p_T‖N)/2) = "
                              f"{r['truncation_tv']:.2e} &nbsp; | &nbsp; early stopping TV(p_0, p_t_min) = "
-                             f"{r['early_stopping_tv']:.4f} &nbsp; (histogram, {self.bins} bins, n = {self.n})")
+                             f"{r['early_stopping_tv']:.4f} &nbsp; (histogram, {self.bins} bins, n = {self.n}; "
+                             f"{taken} steps to t_min)")
         if len(self._runs) >= 32:  # bounded: drop the oldest setting
             self._runs.pop(next(iter(self._runs)))
         self._runs[key] = (samples, dict(self.result), self.status.value)
