@@ -21,7 +21,6 @@ peaks. Rows where that could underflow are recomputed by the per-component log-s
 
 from __future__ import annotations
 
-import collections
 import math
 
 import torch
@@ -242,17 +241,20 @@ class BsplineDensity:
             return None
         return nz[:, 0].contiguous(), nz[:, 1].contiguous(), w[nz[:, 0], nz[:, 1]].contiguous()
 
-    _ROWS = 4096  # points per block of the level-wise path: its (rows, shifts) arrays stay in cache
+    _BLOCK = 1 << 18  # elements per (points, columns) array of a group's block (2 MB: it stays in
+    # cache; measured best of 2^17..2^21 on 2 cores)
 
     def _levelwise(self, x64: torch.Tensor, t: float, need_grad: bool):
         """``(log p_t, score or None, rows)`` by the tensor-product structure, for scalar t and
-        d <= 2: per level, the factors of every shift used at that level on every axis come
+        d <= 2. Per level, the factors of every shift used at that level on either axis come
         from one table of log G (:class:`.diffused.LogGTable`), built once over all points and
-        evaluated for both axes in one call; the mixture is a matrix product with the group's
-        weights (or, for a sparse weight array, a gather of each component's two factors), in
-        exponentials scaled by the table's peak; points go in blocks of 4096. ``rows`` marks
-        the points where a group's scaled sum underflowed while it might still matter; the
-        caller recomputes those by the per-component log-sum-exp."""
+        evaluated for both axes in one call. A level group's mixture is a matrix product with
+        its weight array or, for a sparse weight array, a sum over its components of
+        exp(log factor_1 + log factor_2); exponentials are scaled by the tables' peaks. Groups
+        go one after the other, each in blocks of points sized so that its arrays stay in
+        cache; the groups' sums are combined for all points at the end. ``rows`` marks the
+        points where a group's scaled sum underflowed while it might still matter; the caller
+        recomputes those by the per-component log-sum-exp."""
         mu = math.exp(-t)
         sigma = math.sqrt(-math.expm1(-2.0 * t))
         n, dev = x64.shape[0], x64.device
@@ -275,16 +277,83 @@ class BsplineDensity:
             table = LogGTable.build(z_lo, z_hi, scale * sigma / mu, self.order,
                                     budget=n * len(axes) * (hi - lo + 1) // 4, device=dev)
             levels[level] = (sorted(axes), lo, hi - lo + 1, table)
-        logp = torch.empty(n, dtype=torch.float64, device=dev)
-        score = torch.empty(n, self.dim, dtype=torch.float64, device=dev) if need_grad else None
-        rows = torch.zeros(n, dtype=torch.bool, device=dev)
-        for start in range(0, n, self._ROWS):
-            sl = slice(start, start + self._ROWS)
-            lp, sc, rw = self._levelwise_block(x64[sl], mu, sigma, groups, levels, need_grad)
-            logp[sl], rows[sl] = lp, rw
-            if need_grad:
-                score[sl] = sc
+        n_groups = len(groups)
+        sums = torch.empty(n, n_groups, dtype=torch.float64, device=dev)
+        tops = torch.empty(n, n_groups, dtype=torch.float64, device=dev)
+        grads = torch.empty(n, n_groups, self.dim, dtype=torch.float64, device=dev) if need_grad else None
+        for g, group in enumerate(groups):
+            _, _, w, _, sparse = group
+            cols = max(w.shape) if sparse is None else sparse[2].numel()
+            block = max(1024, min(n, self._BLOCK // (cols * self.dim)))
+            for start in range(0, n, block):
+                sl = slice(start, start + block)
+                s, top, gr = self._group_block(x64[sl], mu, sigma, group, levels, need_grad)
+                sums[sl, g] = s
+                tops[sl, g] = top
+                if need_grad:
+                    grads[sl, g] = gr
+        # all groups at once
+        logs_t = torch.log(sums).add_(tops)
+        best = logs_t.max(dim=1, keepdim=True).values
+        wts = logs_t.sub_(best).exp_()  # a group whose sum underflowed to 0 has weight 0
+        total = wts.sum(1)
+        logp = torch.log(total).add_(best.squeeze(1))
+        # redo: rows without a finite value, and rows where a group underflowed while its bound
+        # (top + log of its weight sum) is not negligible
+        rows = ~torch.isfinite(logp)
+        bound = tops + torch.tensor([grp[3] - 644.0 for grp in groups], dtype=torch.float64, device=dev)
+        rows |= ((sums < 1e-280) & (bound > (logp - 40.0).unsqueeze(1))).any(dim=1)
+        score = None
+        if need_grad:
+            coef = torch.where(sums > 0, wts / sums, 0.0).div_(total.unsqueeze(1))  # 0/0 only where masked
+            score = (coef.unsqueeze(2) * grads).sum(1)  # (n, groups, d) -> (n, d)
         return logp, score, rows
+
+    def _group_block(self, x64, mu, sigma, group, levels, need_grad):
+        """One group on a block of points: its scaled sum s (n,), the scale's log (a float or
+        (n,)) and the gradient of s over s (n, d) (None without need_grad)."""
+        levels_g, lows, w, _, sparse = group
+        if sparse is not None:  # one column per component: its two log factors, one exp
+            rows_j, cols_j, w_j = sparse
+            ks = [rows_j + lows[0], cols_j + lows[1]]
+            if levels_g[0] == levels_g[1]:
+                got = self._level_factors(x64, mu, sigma, levels_g[0], [0, 1], levels[levels_g[0]][3], need_grad,
+                                          shifts=ks, logs=True)
+                parts = [got[0], got[1]]
+            else:
+                parts = [self._level_factors(x64, mu, sigma, levels_g[i], [i], levels[levels_g[i]][3],
+                                             need_grad, shifts=[ks[i]], logs=True)[i] for i in range(2)]
+            (_, l1, d1, _), (_, l2, d2, _) = parts
+            e = torch.add(l1, l2).exp_()
+            s = e @ w_j
+            grads = [d1.mul_(e) @ w_j, d2.mul_(e) @ w_j] if need_grad else None
+        else:
+            factors, parts = {}, []
+            for i in range(self.dim):
+                level = levels_g[i]
+                if level not in factors:
+                    axes, lo, size, table = levels[level]
+                    both = [a for a in axes if levels_g[a] == level]  # the axes of this group at this level
+                    factors[level] = self._level_factors(x64, mu, sigma, level, both, table, need_grad,
+                                                         lo=lo, size=size)
+                top, e, f, der_scale = factors[level][i]
+                off = lows[i] - levels[level][1]
+                cut = slice(off, off + w.shape[i])
+                parts.append((top, e[:, cut], None if f is None else f[:, cut], der_scale))
+            if self.dim == 1:
+                (_, e1, f1, _), = parts
+                s = e1 @ w
+                grads = [f1 @ w] if need_grad else None
+            else:
+                (_, e1, f1, _), (_, e2, f2, _) = parts
+                tmp = e1 @ w
+                s = (tmp * e2).sum(1)
+                grads = [((f1 @ w) * e2).sum(1), (tmp * f2).sum(1)] if need_grad else None
+        top = sum(p[0] for p in parts)
+        gr = None
+        if need_grad:
+            gr = torch.stack([g.mul_(p[3]) if p[3] != 1.0 else g for g, p in zip(grads, parts)], dim=1)
+        return s, top, gr
 
     def _level_factors(self, x64, mu, sigma, level, axes, table, need_grad, *, lo=0, size=0, shifts=None,
                        logs=False):
@@ -326,83 +395,6 @@ class BsplineDensity:
             out[axis] = (top if isinstance(top, float) else top[part], e[part],
                          None if f is None else f[part], der_scale)
         return out
-
-    def _levelwise_block(self, x64, mu, sigma, groups, levels, need_grad):
-        n = x64.shape[0]
-        # levels of the dense groups: their factors at every shift are shared between groups
-        uses = collections.Counter(lev[i] for lev, _, _, _, sp in groups if sp is None for i in range(self.dim))
-        factors: dict[int, dict] = {}
-        tops, sums, bounds, grad_cols, der_scales = [], [], [], [], []
-        for levels_g, lows, w, log_wsum, sparse in groups:
-            if sparse is not None:  # one column per component: its two log factors, one exp
-                rows_j, cols_j, w_j = sparse
-                ks = [rows_j + lows[0], cols_j + lows[1]]
-                if levels_g[0] == levels_g[1]:
-                    table = levels[levels_g[0]][3]
-                    got = self._level_factors(x64, mu, sigma, levels_g[0], [0, 1], table, need_grad, shifts=ks,
-                                              logs=True)
-                    parts = [got[0], got[1]]
-                else:
-                    parts = [self._level_factors(x64, mu, sigma, levels_g[i], [i], levels[levels_g[i]][3],
-                                                 need_grad, shifts=[ks[i]], logs=True)[i] for i in range(2)]
-                (_, l1, d1, _), (_, l2, d2, _) = parts
-                e = torch.add(l1, l2).exp_()
-                s = e @ w_j
-                grads = [d1.mul_(e) @ w_j, d2.mul_(e) @ w_j] if need_grad else None
-            else:
-                parts = []
-                for i in range(self.dim):
-                    level = levels_g[i]
-                    if level not in factors:
-                        axes, lo, size, table = levels[level]
-                        factors[level] = self._level_factors(x64, mu, sigma, level, axes, table, need_grad,
-                                                             lo=lo, size=size)
-                    top, e, f, der_scale = factors[level][i]
-                    off = lows[i] - levels[level][1]
-                    cut = slice(off, off + w.shape[i])
-                    parts.append((top, e[:, cut], None if f is None else f[:, cut], der_scale))
-                    uses[level] -= 1
-                    if not uses[level]:  # dropped after its last group: fewer live arrays
-                        del factors[level]
-                if self.dim == 1:
-                    (_, e1, f1, _), = parts
-                    s = e1 @ w
-                    grads = [f1 @ w] if need_grad else None
-                else:
-                    (_, e1, f1, _), (_, e2, f2, _) = parts
-                    tmp = e1 @ w
-                    s = (tmp * e2).sum(1)
-                    grads = [((f1 @ w) * e2).sum(1), (tmp * f2).sum(1)] if need_grad else None
-            tops.append(sum(p[0] for p in parts))
-            sums.append(s)
-            bounds.append(log_wsum - 644.0)
-            if need_grad:
-                grad_cols.append(torch.stack(grads, dim=1))
-                der_scales.append([p[3] for p in parts])
-        # all groups at once: (n, G) sums and scales, (n, G, d) gradients
-        dev = x64.device
-        S = torch.stack(sums, dim=1)
-        if all(isinstance(t, float) for t in tops):
-            top = torch.tensor(tops, dtype=torch.float64, device=dev)
-        else:
-            top = torch.stack([t.expand(n) if torch.is_tensor(t) else torch.full((n,), t, dtype=torch.float64,
-                                                                                device=dev) for t in tops], dim=1)
-        logs_t = torch.log(S).add_(top)
-        best = logs_t.max(dim=1, keepdim=True).values
-        wts = logs_t.sub_(best).exp_()  # a group whose sum underflowed to 0 has weight 0
-        total = wts.sum(1)
-        logp = torch.log(total).add_(best.squeeze(1))
-        # redo: rows without a finite value, and rows where a group underflowed while its bound
-        # (top + log of its weight sum) is not negligible
-        rows = ~torch.isfinite(logp)
-        bound = top + torch.tensor(bounds, dtype=torch.float64, device=dev)
-        rows |= ((S < 1e-280) & (bound > (logp - 40.0).unsqueeze(1))).any(dim=1)
-        score = None
-        if need_grad:
-            coef = torch.where(S > 0, wts / S, 0.0).div_(total.unsqueeze(1))  # 0/0 only where masked
-            G = torch.stack(grad_cols, dim=1).mul_(torch.tensor(der_scales, dtype=torch.float64, device=dev))
-            score = (coef.unsqueeze(2) * G).sum(1)  # (n, groups, d) -> (n, d)
-        return logp, score, rows
 
     def _log_and_score(self, x64: torch.Tensor, t, need_grad: bool):
         """log p_t and (if asked) the score at float64; scalar t in d <= 2 goes level-wise."""
