@@ -375,8 +375,8 @@ class LogGTable:
     shifts are adjacent (the cell's residue modulo q first, then its integer part in reverse),
     so that a point's coefficients at ``count`` consecutive shifts are one contiguous run:
     :meth:`at_shifts` gathers runs, not elements (about 10x faster than an element gather).
-    Wide Gaussians (tau >= 32) start with ``h >= 2``, where each (point, shift) gets its own
-    cell."""
+    Wide Gaussians (tau >= 32) over ranges too wide for unit cells start with ``h >= 2``,
+    where each (point, shift) gets its own cell."""
 
     def __init__(self, coef: torch.Tensor, lo: float, h: float, order: int):
         self.lo, self.h, self.order = lo, h, order
