@@ -446,6 +446,9 @@ def test_log_g_table_matches_direct():
             c = min(3, int(width))  # xs - k stays inside the table's range
             shifts = torch.arange(-c, c + 1)
             sv, sd = table.at_shifts(xs, -c, 2 * c + 1, shift=0.5, scale=2.0)
+            if table.q is not None:  # located once (as the level-wise score does for many blocks)
+                lv, ld = table.at_shifts(xs, -c, 2 * c + 1, shift=0.5, scale=2.0, located=table.locate(xs))
+                assert torch.equal(lv, sv) and torch.equal(ld, sd)
             cv, cd = table(xs.unsqueeze(1) - shifts.to(torch.float64))
             torch.testing.assert_close(sv, cv + 0.5, rtol=1e-14, atol=1e-12)
             torch.testing.assert_close(sd, 2.0 * cd, rtol=1e-14, atol=1e-12)

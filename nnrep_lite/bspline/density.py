@@ -277,7 +277,10 @@ class BsplineDensity:
             z_hi = max(x_hi[i] for i in axes) * scale / mu - lo
             table = LogGTable.build(z_lo, z_hi, scale * sigma / mu, self.order,
                                     budget=n * len(axes) * (hi - lo + 1) // 4, device=dev)
-            levels[level] = (sorted(axes), lo, hi - lo + 1, table)
+            # each point's cell fraction and run start, once for all blocks
+            located = None if table is None or table.q is None else {
+                i: table.locate(x64[:, i] * (scale / mu)) for i in axes}
+            levels[level] = (sorted(axes), lo, hi - lo + 1, table, located)
         n_groups = len(groups)
         sums = torch.empty(n, n_groups, dtype=torch.float64, device=dev)
         tops = torch.empty(n, n_groups, dtype=torch.float64, device=dev)
@@ -288,7 +291,7 @@ class BsplineDensity:
             block = max(1024, min(n, self._BLOCK // (cols * self.dim)))
             for start in range(0, n, block):
                 sl = slice(start, start + block)
-                s, top, gr = self._group_block(x64[sl], mu, sigma, group, levels, need_grad)
+                s, top, gr = self._group_block(x64[sl], mu, sigma, group, levels, need_grad, sl)
                 sums[sl, g] = s
                 tops[sl, g] = top
                 if need_grad:
@@ -310,7 +313,7 @@ class BsplineDensity:
             score = (coef.unsqueeze(2) * grads).sum(1)  # (n, groups, d) -> (n, d)
         return logp, score, rows
 
-    def _group_block(self, x64, mu, sigma, group, levels, need_grad):
+    def _group_block(self, x64, mu, sigma, group, levels, need_grad, sl):
         """One group on a block of points: its scaled sum s (n,), the scale's log (a float or
         (n,)) and the gradient of s over s (n, d) (None without need_grad)."""
         levels_g, lows, w, _, sparse = group
@@ -318,12 +321,12 @@ class BsplineDensity:
             rows_j, cols_j, w_j = sparse
             ks = [rows_j + lows[0], cols_j + lows[1]]
             if levels_g[0] == levels_g[1]:
-                got = self._level_factors(x64, mu, sigma, levels_g[0], [0, 1], levels[levels_g[0]][3], need_grad,
-                                          shifts=ks, logs=True)
+                got = self._level_factors(x64, mu, sigma, levels_g[0], [0, 1], levels[levels_g[0]], need_grad,
+                                          sl, shifts=ks, logs=True)
                 parts = [got[0], got[1]]
             else:
-                parts = [self._level_factors(x64, mu, sigma, levels_g[i], [i], levels[levels_g[i]][3],
-                                             need_grad, shifts=[ks[i]], logs=True)[i] for i in range(2)]
+                parts = [self._level_factors(x64, mu, sigma, levels_g[i], [i], levels[levels_g[i]],
+                                             need_grad, sl, shifts=[ks[i]], logs=True)[i] for i in range(2)]
             (_, l1, d1, _), (_, l2, d2, _) = parts
             e = torch.add(l1, l2).exp_()
             s = e @ w_j
@@ -333,10 +336,10 @@ class BsplineDensity:
             for i in range(self.dim):
                 level = levels_g[i]
                 if level not in factors:
-                    axes, lo, size, table = levels[level]
+                    axes, lo, size = levels[level][:3]
                     both = [a for a in axes if levels_g[a] == level]  # the axes of this group at this level
-                    factors[level] = self._level_factors(x64, mu, sigma, level, both, table, need_grad,
-                                                         lo=lo, size=size)
+                    factors[level] = self._level_factors(x64, mu, sigma, level, both, levels[level], need_grad,
+                                                         sl, lo=lo, size=size)
                 top, e, f, der_scale = factors[level][i]
                 off = lows[i] - levels[level][1]
                 cut = slice(off, off + w.shape[i])
@@ -356,16 +359,23 @@ class BsplineDensity:
             gr = torch.stack([g.mul_(p[3]) if p[3] != 1.0 else g for g, p in zip(grads, parts)], dim=1)
         return s, top, gr
 
-    def _level_factors(self, x64, mu, sigma, level, axes, table, need_grad, *, lo=0, size=0, shifts=None,
+    def _level_factors(self, x64, mu, sigma, level, axes, plan, need_grad, sl, *, lo=0, size=0, shifts=None,
                        logs=False):
         """Per axis of ``axes``: (top, e, f, der_scale) with e = exp(log G - top) at the
         ``size`` shifts from ``lo``, or at the shifts ``shifts[j]`` for axis ``axes[j]`` (one
         column per component), shape (n, columns); f = e d log G (in units that der_scale
         turns into d/dx); top a float or an (n,) tensor. All axes in one evaluation. With
-        ``logs``: (top, log G - top, d log G, der_scale), nothing exponentiated."""
+        ``logs``: (top, log G - top, d log G, der_scale), nothing exponentiated. ``plan``: the
+        level's (axes, lo, size, table, located); ``sl``: the block's rows among all points."""
         n, dev = x64.shape[0], x64.device
+        table, located = plan[3], plan[4]
+        if located is not None:  # the block's rows of the fractions and run starts
+            loc = [located[a] for a in axes]
+            located = (loc[0][0][sl], loc[0][1][sl]) if len(axes) == 1 else (
+                torch.cat([p[0][sl] for p in loc]), torch.cat([p[1][sl] for p in loc]))
         scale, log_mu = 2.0**level, math.log(mu)
-        xs = (x64[:, axes[0]] if len(axes) == 1 else x64[:, axes].T.reshape(-1)) * (scale / mu)
+        xs = None if located is not None else (
+            (x64[:, axes[0]] if len(axes) == 1 else x64[:, axes].T.reshape(-1)) * (scale / mu))
         if shifts is not None:
             ks = torch.stack(shifts)  # (axes, J): row j for the j-th block of n points
         if table is None:
@@ -384,9 +394,10 @@ class BsplineDensity:
             # from every shift underflow and are redone per component by the caller; the
             # derivatives stay in cell units (the scale multiplies the reduced sums)
             if shifts is None:
-                lv, dv = table.at_shifts(xs, lo, size, shift=-table.peak, scale=None, check=False)
+                lv, dv = table.at_shifts(xs, lo, size, shift=-table.peak, scale=None, check=False,
+                                         located=located)
             else:
-                lv, dv = table.at_shifts(xs, ks, shift=-table.peak, scale=None, check=False)
+                lv, dv = table.at_shifts(xs, ks, shift=-table.peak, scale=None, check=False, located=located)
             e = lv if logs else lv.exp_()
             top, der_scale = table.peak - log_mu, scale / mu / table.h
         f = dv if logs or not need_grad else dv.mul_(e)

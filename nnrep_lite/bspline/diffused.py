@@ -450,20 +450,36 @@ class LogGTable:
         val = c3.mul_(s).add_(c2).mul_(s).add_(c1).mul_(s).add_(c0)
         return val.add_(shift), der
 
+    def locate(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per point (h <= 1 only): the fraction s inside its cell, (n, 1), and where its run
+        of coefficients starts for shift 0, (n,): the cell of shift k is base - k q, with
+        residue r = base mod q and integer part base // q - k, stored at
+        r n_int + (n_int - 1 - base // q + k), so consecutive shifts are adjacent. Computed
+        once for many blocks, it is passed to :meth:`at_shifts` as ``located``."""
+        q, n_int = self.q, self._n_int
+        u = (xs - self.lo).mul_(q)
+        base = u.floor()
+        s = u.sub_(base).unsqueeze(1)
+        base = base.to(torch.long)
+        start = torch.remainder(base, q).mul_(n_int).sub_(torch.div(base, q, rounding_mode="floor")).add_(n_int - 1)
+        return s, start
+
     def at_shifts(self, xs: torch.Tensor, first: int | torch.Tensor, count: int | None = None,
-                  shift: float = 0.0, scale: float | None = 1.0, check: bool = True):
+                  shift: float = 0.0, scale: float | None = 1.0, check: bool = True, located=None):
         """The same at z = xs_i - k for every point i and shift k, shape (n, K): either the
         ``count`` consecutive integer shifts k = first, ..., first + count - 1, or, with
         ``count=None``, the integer shifts in ``first``: (K,) for every point, or (m, K) with
-        row j for the j-th of m equal consecutive parts of the points (m = n: per point). With ``h <= 1``: one cell index and fraction per point; per coefficient one
+        row j for the j-th of m equal consecutive parts of the points (m = n: per point). With
+        ``h <= 1``: one cell index and fraction per point; per coefficient one
         gather of a contiguous run per point (consecutive shifts) or of single elements from
         the small table (given shifts). All ``xs - k`` must lie in the table's range.
         ``scale=None`` returns the derivative in cell units, d/ds = h d/dz (multiply by
         ``scale / h`` later, on fewer numbers). ``check=False`` skips the range check (for a
-        caller that built the table over its points' range)."""
+        caller that built the table over its points' range); ``located``, the result of
+        :meth:`locate` for these ``xs``, skips that step (and the check)."""
         cells = self.coefs[0].numel()
         if count is None:
-            ks = first.to(device=xs.device, dtype=torch.long)
+            ks = first.to(device=self.coefs[0].device, dtype=torch.long)
             k_lo, k_hi = (int(ks.min()), int(ks.max())) if check else (0, 0)
         else:
             k_lo, k_hi = first, first + count - 1
@@ -476,20 +492,17 @@ class LogGTable:
             m = ks.shape[0] if ks.ndim == 2 else 1
             z = (xs.view(m, -1, 1) - ks.to(xs.dtype).view(m, 1, -1)).view(xs.shape[0], -1)
             return self(z, shift, self.h if scale is None else scale)
-        q, n_int = self.q, self._n_int
-        u = (xs - self.lo).mul_(q)
-        base = u.floor()
-        s = u.sub_(base).unsqueeze(1)
-        base = base.to(torch.long)
-        if check and (int(base.min()) - k_hi * q < 0 or int(base.max()) - k_lo * q >= cells):
-            raise ValueError("xs - shift leaves the table's range: build it over "
-                             "[min xs - largest shift, max xs - smallest shift]")
-        # the cell of shift k is base - k q: residue r = base mod q, integer part base // q - k,
-        # stored at r n_int + (n_int - 1 - base // q + k); consecutive k are adjacent
-        start = torch.remainder(base, q).mul_(n_int).sub_(torch.div(base, q, rounding_mode="floor")).add_(n_int - 1)
+        if located is None:
+            if check:
+                base = (xs - self.lo).mul_(self.q).floor_()
+                if int(base.min()) - k_hi * self.q < 0 or int(base.max()) - k_lo * self.q >= cells:
+                    raise ValueError("xs - shift leaves the table's range: build it over "
+                                     "[min xs - largest shift, max xs - smallest shift]")
+            located = self.locate(xs)
+        s, start = located
         runs = self._shifted_runs(shift)
         if count is not None:
-            start.add_(first)
+            start = start + first
             c0, c1, c2, c3 = (torch.as_strided(r, (r.numel() - count + 1, count), (1, 1)) for r in runs)
 
             def fetch(c, out=None):
@@ -512,7 +525,7 @@ class LogGTable:
         torch.addcmul(a, dp, s, out=dp)              # c1 + 2 c2 s + 3 c3 s^2
         val = fetch(c0, out=b).addcmul_(a, s)
         if scale is not None:
-            dp.mul_(scale * q)
+            dp.mul_(scale * self.q)
         return val, dp
 
     def _shifted_runs(self, shift: float):
