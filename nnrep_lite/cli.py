@@ -520,10 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     # notebook kernels started by papermill inherit the project's malloc settings
-    from ._utils import MALLOC_ENV
+    from ._utils import allocator_env
 
-    for key, value in MALLOC_ENV.items():
-        os.environ.setdefault(key, value)
+    os.environ.update(allocator_env())
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

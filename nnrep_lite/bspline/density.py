@@ -22,12 +22,25 @@ peaks. Rows where that could underflow are recomputed by the per-component log-s
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
 from .._utils import as_generator, as_tensor, check_int, check_real
 from .cardinal import MAX_ORDER, cardinal_bspline, evaluate_level_grid
 from .diffused import LogGTable, log_g, ou_mean_std_float
+
+
+class _LevelPlan(NamedTuple):
+    """One level of the level-wise score: the axes that use it, the union of their shift
+    ranges (``lo``, ``size``), its table (None: log G directly) and, for a table with h <= 1,
+    each axis's points located in it (:meth:`.diffused.LogGTable.locate`)."""
+
+    axes: list
+    lo: int
+    size: int
+    table: LogGTable | None
+    located: dict | None
 
 
 class BsplineDensity:
@@ -207,7 +220,7 @@ class BsplineDensity:
     def _level_groups(self):
         """Components grouped by their level tuple: per group the levels, the lowest shift of
         every axis, the dense weight array over the shift ranges (B_1,) or (B_1, B_2), the log
-        of its sum and, for a 2-D array with few nonzeros, those as (rows, columns, weights)
+        of its sum and, for a 2-D array with few nonzeros, those as (shifts (2, J), weights (J,))
         (else None); built once."""
         groups = getattr(self, "_groups_cache", None)
         if groups is not None:
@@ -221,15 +234,17 @@ class BsplineDensity:
             size = (sh.max(dim=0).values - lo + 1).tolist()
             w = torch.zeros(size, dtype=torch.float64)
             w.index_put_(tuple((sh - lo).T), torch.exp(self._log_c[sel]), accumulate=True)
-            groups.append((key.tolist(), lo.tolist(), w, math.log(float(w.sum())), self._sparse_form(w)))
+            groups.append((key.tolist(), lo.tolist(), w, math.log(float(w.sum())), self._sparse_form(w, lo)))
         self._groups_cache = groups
         return groups
 
     _SPARSE_RATIO = 40  # a group goes per component when its weight array is this many times its nonzeros
 
     @staticmethod
-    def _sparse_form(w: torch.Tensor):
-        """(rows, columns, weights) of a 2-D weight array with fewer than 1/40 nonzeros: such a
+    def _sparse_form(w: torch.Tensor, lo: torch.Tensor):
+        """(shifts, weights) of the nonzeros of a 2-D weight array whose lowest shifts are
+        ``lo``, when it has fewer than 1/40 nonzeros: the components' shifts on both axes
+        (2, J) and their weights (J,). Such a
         group is evaluated per component (each component's two log factors, one exp) instead
         of through two dense products with the array. Measured on 2 cores: the products cost
         about 0.05 ns per entry of the array and point, a component about 2 ns per point; for
@@ -240,7 +255,7 @@ class BsplineDensity:
         nz = w.nonzero()
         if BsplineDensity._SPARSE_RATIO * nz.shape[0] >= w.numel():
             return None
-        return nz[:, 0].contiguous(), nz[:, 1].contiguous(), w[nz[:, 0], nz[:, 1]].contiguous()
+        return (nz + lo).T.contiguous(), w[nz[:, 0], nz[:, 1]].contiguous()
 
     _BLOCK = 1 << 18  # elements per (points, columns) array of a group's block (2 MB: it stays in
     # cache; measured best of 2^17..2^21 on 2 cores)
@@ -280,14 +295,14 @@ class BsplineDensity:
             # each point's cell fraction and run start, once for all blocks
             located = None if table is None or table.q is None else {
                 i: table.locate(x64[:, i] * (scale / mu)) for i in axes}
-            levels[level] = (sorted(axes), lo, hi - lo + 1, table, located)
+            levels[level] = _LevelPlan(sorted(axes), lo, hi - lo + 1, table, located)
         n_groups = len(groups)
         sums = torch.empty(n, n_groups, dtype=torch.float64, device=dev)
         tops = torch.empty(n, n_groups, dtype=torch.float64, device=dev)
         grads = torch.empty(n, n_groups, self.dim, dtype=torch.float64, device=dev) if need_grad else None
         for g, group in enumerate(groups):
             _, _, w, _, sparse = group
-            cols = max(w.shape) if sparse is None else sparse[2].numel()
+            cols = max(w.shape) if sparse is None else sparse[1].numel()
             block = max(1024, min(n, self._BLOCK // (cols * self.dim)))
             for start in range(0, n, block):
                 sl = slice(start, start + block)
@@ -318,15 +333,14 @@ class BsplineDensity:
         (n,)) and the gradient of s over s (n, d) (None without need_grad)."""
         levels_g, lows, w, _, sparse = group
         if sparse is not None:  # one column per component: its two log factors, one exp
-            rows_j, cols_j, w_j = sparse
-            ks = [rows_j + lows[0], cols_j + lows[1]]
+            ks, w_j = sparse
             if levels_g[0] == levels_g[1]:
                 got = self._level_factors(x64, mu, sigma, levels_g[0], [0, 1], levels[levels_g[0]], need_grad,
                                           sl, shifts=ks, logs=True)
                 parts = [got[0], got[1]]
             else:
                 parts = [self._level_factors(x64, mu, sigma, levels_g[i], [i], levels[levels_g[i]],
-                                             need_grad, sl, shifts=[ks[i]], logs=True)[i] for i in range(2)]
+                                             need_grad, sl, shifts=ks[i : i + 1], logs=True)[i] for i in range(2)]
             (_, l1, d1, _), (_, l2, d2, _) = parts
             e = torch.add(l1, l2).exp_()
             s = e @ w_j
@@ -335,13 +349,12 @@ class BsplineDensity:
             factors, parts = {}, []
             for i in range(self.dim):
                 level = levels_g[i]
+                plan = levels[level]
                 if level not in factors:
-                    axes, lo, size = levels[level][:3]
-                    both = [a for a in axes if levels_g[a] == level]  # the axes of this group at this level
-                    factors[level] = self._level_factors(x64, mu, sigma, level, both, levels[level], need_grad,
-                                                         sl, lo=lo, size=size)
+                    both = [a for a in plan.axes if levels_g[a] == level]  # this group's axes at this level
+                    factors[level] = self._level_factors(x64, mu, sigma, level, both, plan, need_grad, sl)
                 top, e, f, der_scale = factors[level][i]
-                off = lows[i] - levels[level][1]
+                off = lows[i] - plan.lo
                 cut = slice(off, off + w.shape[i])
                 parts.append((top, e[:, cut], None if f is None else f[:, cut], der_scale))
             if self.dim == 1:
@@ -359,16 +372,15 @@ class BsplineDensity:
             gr = torch.stack([g.mul_(p[3]) if p[3] != 1.0 else g for g, p in zip(grads, parts)], dim=1)
         return s, top, gr
 
-    def _level_factors(self, x64, mu, sigma, level, axes, plan, need_grad, sl, *, lo=0, size=0, shifts=None,
-                       logs=False):
-        """Per axis of ``axes``: (top, e, f, der_scale) with e = exp(log G - top) at the
-        ``size`` shifts from ``lo``, or at the shifts ``shifts[j]`` for axis ``axes[j]`` (one
-        column per component), shape (n, columns); f = e d log G (in units that der_scale
-        turns into d/dx); top a float or an (n,) tensor. All axes in one evaluation. With
-        ``logs``: (top, log G - top, d log G, der_scale), nothing exponentiated. ``plan``: the
-        level's (axes, lo, size, table, located); ``sl``: the block's rows among all points."""
+    def _level_factors(self, x64, mu, sigma, level, axes, plan, need_grad, sl, *, shifts=None, logs=False):
+        """Per axis of ``axes``: (top, e, f, der_scale) with e = exp(log G - top) at the level's
+        ``plan.size`` shifts from ``plan.lo``, or at the shifts ``shifts[j]`` for axis
+        ``axes[j]`` (one column per component), shape (n, columns); f = e d log G (in units that
+        der_scale turns into d/dx); top a float or an (n,) tensor. All axes in one evaluation.
+        With ``logs``: (top, log G - top, d log G, der_scale), nothing exponentiated. ``sl``:
+        the block's rows among all points."""
         n, dev = x64.shape[0], x64.device
-        table, located = plan[3], plan[4]
+        lo, size, table, located = plan.lo, plan.size, plan.table, plan.located
         if located is not None:  # the block's rows of the fractions and run starts
             loc = [located[a] for a in axes]
             located = (loc[0][0][sl], loc[0][1][sl]) if len(axes) == 1 else (
@@ -376,8 +388,7 @@ class BsplineDensity:
         scale, log_mu = 2.0**level, math.log(mu)
         xs = None if located is not None else (
             (x64[:, axes[0]] if len(axes) == 1 else x64[:, axes].T.reshape(-1)) * (scale / mu))
-        if shifts is not None:
-            ks = torch.stack(shifts)  # (axes, J): row j for the j-th block of n points
+        ks = shifts  # (axes, J): row j for the j-th block of n points
         if table is None:
             if shifts is None:
                 z = xs.unsqueeze(1) - torch.arange(lo, lo + size, device=dev).to(torch.float64)

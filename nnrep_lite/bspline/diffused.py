@@ -441,14 +441,15 @@ class LogGTable:
 
     def __call__(self, z: torch.Tensor, shift: float = 0.0, scale: float = 1.0):
         """``(log G + shift, scale * d/dz log G)`` at z (any shape, inside the table's range)."""
-        u = (z - self.lo).mul_(1.0 / self.h)
+        u = (z - self.lo).mul_(1.0 / self.h).reshape(-1)
         cell = u.to(torch.long).clamp_(0, self.coefs[0].numel() - 1)
         s = u.sub_(cell)
-        idx = cell.reshape(-1)
-        c0, c1, c2, c3 = (c.index_select(0, idx).view(u.shape) for c in self.coefs)
-        der = torch.addcmul(c2, c3, s, value=1.5).mul_(s).mul_(2.0).add_(c1).mul_(scale / self.h)
-        val = c3.mul_(s).add_(c2).mul_(s).add_(c1).mul_(s).add_(c0)
-        return val.add_(shift), der
+
+        def fetch(c, out=None):
+            return torch.index_select(c, 0, cell, out=out) if out is not None else c.index_select(0, cell)
+
+        val, dp = _horner(fetch, self.coefs, s)
+        return val.add_(shift).view(z.shape), dp.mul_(scale / self.h).view(z.shape)
 
     def locate(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per point (h <= 1 only): the fraction s inside its cell, (n, 1), and where its run
@@ -516,14 +517,7 @@ class LogGTable:
 
             def fetch(c, out=None):
                 return torch.gather(c, 1, pos, out=out) if out is not None else torch.gather(c, 1, pos)
-        # p and dp/ds by one Horner pass (dp <- dp s + p, p <- p s + c): four gathers and five
-        # fused products into three buffers
-        a = fetch(c3)
-        b = fetch(c2).addcmul_(a, s)                 # c2 + c3 s
-        dp = torch.addcmul(b, a, s)                  # c2 + 2 c3 s
-        fetch(c1, out=a).addcmul_(b, s)              # c1 + s (c2 + c3 s)
-        torch.addcmul(a, dp, s, out=dp)              # c1 + 2 c2 s + 3 c3 s^2
-        val = fetch(c0, out=b).addcmul_(a, s)
+        val, dp = _horner(fetch, (c0, c1, c2, c3), s)
         if scale is not None:
             dp.mul_(scale * self.q)
         return val, dp
@@ -537,6 +531,19 @@ class LogGTable:
             runs = (c0 + shift, c1, c2, c3)
             self._shifted = (shift, runs)
         return runs
+
+
+def _horner(fetch, coefs, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """p(s) = c0 + c1 s + c2 s^2 + c3 s^3 and dp/ds by one Horner pass (dp <- dp s + p,
+    p <- p s + c): ``fetch(c, out=None)`` gathers a coefficient (into ``out`` when given), so
+    four gathers and five fused products use three buffers."""
+    c0, c1, c2, c3 = coefs
+    a = fetch(c3)
+    b = fetch(c2).addcmul_(a, s)                 # c2 + c3 s
+    dp = torch.addcmul(b, a, s)                  # c2 + 2 c3 s
+    fetch(c1, out=a).addcmul_(b, s)              # c1 + s (c2 + c3 s)
+    torch.addcmul(a, dp, s, out=dp)              # c1 + 2 c2 s + 3 c3 s^2
+    return fetch(c0, out=b).addcmul_(a, s), dp
 
 
 def _hermite_coefficients(fv: torch.Tensor, fd: torch.Tensor, h: float) -> torch.Tensor:
@@ -609,8 +616,7 @@ def _evaluate(x, t, order, level, shift, grad: bool) -> torch.Tensor:
         val = lg.exp_()
         return (val.mul_(dlg) if grad else val).reshape(shape).to(out_dtype)
     out = torch.empty_like(x64)
-    if bool(zero.any()):
-        out[zero] = _zero_time(x64[zero], a, b, m, grad)
+    out[zero] = _zero_time(x64[zero], a, b, m, grad)
     pos = ~zero
     if bool(pos.any()):
         lg, dlg = _log_diffused(x64[pos], t64[pos], m, a, b)

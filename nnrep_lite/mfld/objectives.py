@@ -251,7 +251,7 @@ class MMDDensity(Objective):
         self.c1, self.c2 = (s2 / self.var1) ** (d / 2), (s2 / self.var2) ** (d / 2)
         dd = _sqdist(data, data)
         self.data_term = float(_gauss(dd, s2).mean())
-        self._cols_cache: dict = {}
+        self._cols_cache: tuple | None = None  # (shape key, column weights)
 
     def __repr__(self) -> str:
         return (
@@ -280,16 +280,14 @@ class MMDDensity(Objective):
         scale -1/(2 var), and the gradient and value weights with the kernel's constant c
         folded in (cached per shape)."""
         key = (n_part, n_dat, like.dtype, like.device)
-        cols = self._cols_cache.get(key)
-        if cols is None:
+        if self._cols_cache is None or self._cols_cache[0] != key:
             def two(a, b):
                 return torch.cat([torch.full((n_part,), a, dtype=like.dtype, device=like.device),
                                   torch.full((n_dat,), b, dtype=like.dtype, device=like.device)])
-            cols = (two(-0.5 / self.var2, -0.5 / self.var1),
-                    two(-2.0 * self.c2 / (n_part * self.var2), 2.0 * self.c1 / (n_dat * self.var1)),
-                    two(self.c2 / n_part**2, -2.0 * self.c1 / (n_part * n_dat)))
-            self._cols_cache = {key: cols}
-        return cols
+            self._cols_cache = (key, (two(-0.5 / self.var2, -0.5 / self.var1),
+                                      two(-2.0 * self.c2 / (n_part * self.var2), 2.0 * self.c1 / (n_dat * self.var1)),
+                                      two(self.c2 / n_part**2, -2.0 * self.c1 / (n_part * n_dat))))
+        return self._cols_cache[1]
 
     def _value_and_grad(self, particles, batch, need_grad=True):
         # one matrix exp(-|x - y|^2 / (2 var)) against [particles; data] (N, N + n): var_2 in the
@@ -304,8 +302,7 @@ class MMDDensity(Objective):
                 diff = torch.sub(particles[:, j : j + 1], ys[:, j])
                 k.addcmul_(diff, diff)
         else:
-            sq = (ys * ys).sum(1)
-            k = torch.addmm(sq, particles, ys.T, alpha=-2.0).add_(sq[:n_part, None]).clamp_min_(0.0)
+            k = _sqdist(particles, ys)
         scale, alpha, beta = self._columns(n_part, dat.shape[0], particles)
         k.mul_(scale).exp_()
         value = None

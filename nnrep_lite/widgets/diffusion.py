@@ -9,7 +9,7 @@ import ipywidgets as w
 import torch
 
 from .. import diffusion as dm
-from .._utils import as_generator
+from .._utils import as_generator, check_choice
 from ..densities import randn
 from ..viz import diffusion as viz
 
@@ -109,14 +109,15 @@ class ReversePanel:
         """Samples at t_min and the number of steps taken, from the chain on the grid of
         (t_max, steps, grid, method), computed as far as needed and kept."""
         t_max, t_min, steps = float(c["t_max"]), float(c["t_min"]), int(c["steps"])
-        dm.time_grid(t_max, t_min, steps, c["grid"])  # the checks of the sampler (t_min < t_max, ...)
+        dm.training._check_times(t_min, t_max)  # the sampler's checks (steps and grid: by the grid below)
         key = (t_max, steps, c["grid"], c["method"])
         ch = self._chain
         if ch is None or ch["key"] != key:
+            check_choice("method", c["method"], dm.sampling.SDE_METHODS)
+            ts = dm.time_grid(t_max, self.t_floor, steps, c["grid"]).tolist()
             gen = as_generator(self.seed)
             y0 = randn((self.n, self.target.dim), generator=gen, device="cpu", dtype=torch.float64)
-            ch = self._chain = {"key": key, "ts": dm.time_grid(t_max, self.t_floor, steps, c["grid"]).tolist(),
-                                "ys": [y0], "scores": [], "noises": [], "gen": gen}
+            ch = self._chain = {"key": key, "ts": ts, "ys": [y0], "scores": [], "noises": [], "gen": gen}
         ts = ch["ts"]
         if t_min < ts[-1]:  # below this grid's floor (a t_min under the slider's range)
             raise ValueError(f"t_min={t_min:g} is invalid: must be >= {ts[-1]:g}")

@@ -13,7 +13,6 @@ import html
 import math
 
 import ipywidgets as W
-import numpy as np
 import torch
 
 from .. import mfld as M
@@ -201,6 +200,10 @@ class DensityPanel:
                               self.status, self.fig])
         self.result = None
         self._fig_problem = None  # the problem whose traces the figure shows
+        # the evaluation grids of the figures (1-D curve; 2-D contours: axes and points)
+        self._grid_1d = torch.linspace(-3, 3, 300, dtype=torch.float64)[:, None]
+        axes = [torch.linspace(-3, 3, 80, dtype=torch.float64)] * 2
+        self._grid_2d = axes, torch.stack([m.reshape(-1) for m in torch.meshgrid(*axes, indexing="ij")], 1)
         if auto_run:
             self.run()
 
@@ -225,11 +228,9 @@ class DensityPanel:
 
     def _figure(self, problem, obj, data, target, x):
         if problem == "MMD 1-D":
-            grid = torch.linspace(-3, 3, 300, dtype=torch.float64)[:, None]
-            return V.density_1d_figure(data, grid, obj.smoothed_density(x, grid),
+            return V.density_1d_figure(data, self._grid_1d, obj.smoothed_density(x, self._grid_1d),
                                        title="MMD: g * μ_N against the data")
-        axes = [torch.linspace(-3, 3, 80, dtype=torch.float64)] * 2
-        pts = torch.stack([m.reshape(-1) for m in torch.meshgrid(*axes, indexing="ij")], 1)
+        axes, pts = self._grid_2d
         if problem == "MMD 2-D":
             dens = obj.smoothed_density(x, pts).reshape(80, 80)
             return V.density_2d_figure(data, axes, dens, x, title="MMD: g * μ_N (contours), data, particles")
@@ -264,7 +265,7 @@ class DensityPanel:
             self.status.value = _status("error", str(exc))
             return None
         if self._fig_problem == problem:  # same traces: only what the particles change
-            self._show_final(problem, obj, x)
+            self._show_particles(problem, x, contours=True)
         else:
             _replace(self.fig, self._figure(problem, obj, data, target, x))
             self._fig_problem = problem
@@ -273,29 +274,19 @@ class DensityPanel:
         self.status.value = _status("ok", f"{problem}: F = {hist['F'][-1]:.4g} after {c['steps']} steps")
         return self.result
 
-    def _show_final(self, problem, obj, x):
-        """The figure of :meth:`_figure` for these particles, by updating the traces in place
-        (a rebuilt figure costs tens of ms in plotly): the density estimate for MMD (curve or
-        contours) and the particles."""
+    def _show_particles(self, problem, x, *, contours: bool = False):
+        """Update the traces in place for particles ``x`` (a rebuilt figure costs tens of ms in
+        plotly): the density estimate for MMD 1-D, else the particles, and with ``contours``
+        the estimate's contours for MMD 2-D (the end of a run: they cost an 80 x 80 grid)."""
         with self.fig.batch_update():
             if problem == "MMD 1-D":
-                grid = torch.linspace(-3, 3, 300, dtype=torch.float64)[:, None]
-                self.fig.data[1].y = V._np(obj.smoothed_density(x, grid))
+                self.fig.data[1].y = V._np(self._obj.smoothed_density(x, self._grid_1d.to(x.dtype)))
                 return
-            if problem == "MMD 2-D":
-                axes = [torch.linspace(-3, 3, 80, dtype=torch.float64)] * 2
-                pts = torch.stack([m.reshape(-1) for m in torch.meshgrid(*axes, indexing="ij")], 1)
-                self.fig.data[0].z = V._np(obj.smoothed_density(x, pts).reshape(80, 80)).T
+            if contours and problem == "MMD 2-D":
+                self.fig.data[0].z = V._np(self._obj.smoothed_density(x, self._grid_2d[1]).reshape(80, 80)).T
             p = V._np(x)
             self.fig.data[-1].x, self.fig.data[-1].y = p[:, 0], p[:, 1]
 
     def _stream(self, problem, info):
-        x = info["particles"]
-        with self.fig.batch_update():
-            if problem == "MMD 1-D":
-                grid = np.asarray(self.fig.data[1].x)[:, None]
-                self.fig.data[1].y = V._np(self._obj.smoothed_density(x, torch.as_tensor(grid, dtype=x.dtype)))
-            else:
-                p = V._np(x)
-                self.fig.data[-1].x, self.fig.data[-1].y = p[:, 0], p[:, 1]
+        self._show_particles(problem, info["particles"])
         self.status.value = _status("busy", f"step {info['step']}: F = {info['F']:.4g}")
