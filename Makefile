@@ -11,11 +11,14 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 NB ?= notebooks/00_tour.ipynb
 PORT ?= 8888
 PYTEST_ARGS ?=
-# glibc malloc: keep freed memory for reuse (see nnrep_lite/_utils.py MALLOC_ENV; README
-# "Performance"): kernels, tests and benchmarks started from here inherit it.
+# Allocator settings (see nnrep_lite/_utils.py ALLOCATOR_ENV; README "Performance"): glibc malloc
+# keeps freed memory for reuse in one arena, MKL keeps no private buffer cache. Kernels, tests and benchmarks
+# started from here inherit them.
 export MALLOC_MMAP_THRESHOLD_ ?= 268435456
 export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
 export MALLOC_TOP_PAD_ ?= 67108864
+export MALLOC_ARENA_MAX ?= 1
+export MKL_DISABLE_FAST_MM ?= 1
 
 .PHONY: help venv lab test unit notebooks-test report clean-notebooks bench present browser-deps
 

@@ -75,13 +75,16 @@ def write_json_atomic(path: str | Path, records: list[dict]) -> None:
 
 
 def format_table(records: list[dict]) -> str:
-    """A fixed-width table: name, ratio, target, pass, ours (s), baseline (s)."""
+    """A fixed-width table: name, ratio, target, pass, ours, baseline and their unit (seconds,
+    unless a record's ``unit`` says otherwise: the memory record's values are MiB)."""
     width = max([len("name")] + [len(r["name"]) for r in records])
-    head = f"{'name':<{width}}  {'ratio':>10}  {'target':>8}  {'pass':>4}  {'ours_s':>10}  {'baseline_s':>10}"
+    head = (f"{'name':<{width}}  {'ratio':>10}  {'target':>8}  {'pass':>4}  {'ours':>10}  "
+            f"{'baseline':>10}  unit")  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in records:
         lines.append(f"{r['name']:<{width}}  {r['ratio']:>10.4g}  {r['target']:>8.4g}  "
-                     f"{'yes' if r['passed'] else 'NO':>4}  {r['ours_s']:>10.4g}  {r['baseline_s']:>10.4g}")
+                     f"{'yes' if r['passed'] else 'NO':>4}  {r['ours_s']:>10.4g}  {r['baseline_s']:>10.4g}  "
+                     f"{r.get('unit', 's')}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -182,23 +182,30 @@ def _parse_bytes(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
-# glibc malloc settings for processes that run this project (kernels, benchmarks, CI): serve
-# allocations below 256 MiB from the heap and keep up to 1 GiB of freed memory instead of
-# returning it to the OS at once. With the defaults, after a computation freed large buffers
-# the next ones (MFLD loops, exact scores) ran 1.5-3x slower, re-faulting fresh pages on every
-# step; with these, fresh and "after" runs take the same time. Ignored by other C libraries.
-MALLOC_ENV = {
+# Memory-allocator settings for processes that run this project (kernels, benchmarks, CI).
+# glibc malloc: serve allocations below 256 MiB from the heap and keep up to 1 GiB of freed
+# memory instead of returning it to the OS at once. With the defaults, after a computation freed
+# large buffers the next ones (MFLD loops, exact scores) ran 1.5-3x slower, re-faulting fresh
+# pages on every step; with these, fresh and "after" runs take the same time. Ignored by other
+# C libraries. One malloc arena for all threads, and MKL (torch's CPU BLAS) without a private
+# cache of freed GEMM buffers: the BLAS worker threads' buffers then reuse the memory the main
+# thread freed. Without them the peak of the one-step experiment at the paper size was
+# 2.1-2.6x its inputs, varying between runs (1.76x, steady, with them), for no measured speed
+# difference. MKL_DISABLE_FAST_MM is ignored where torch does not use MKL.
+ALLOCATOR_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
     "MALLOC_TRIM_THRESHOLD_": str(2**30),
     "MALLOC_TOP_PAD_": str(64 * 2**20),
+    "MALLOC_ARENA_MAX": "1",
+    "MKL_DISABLE_FAST_MM": "1",
 }
 
 
 def allocator_env(env: dict | None = None) -> dict:
-    """``env`` (default: ``os.environ``) with :data:`MALLOC_ENV` added where not already set,
+    """``env`` (default: ``os.environ``) with :data:`ALLOCATOR_ENV` added where not already set,
     for child processes (a running process cannot change its own malloc parameters this way)."""
     out = dict(os.environ if env is None else env)
-    for key, value in MALLOC_ENV.items():
+    for key, value in ALLOCATOR_ENV.items():
         out.setdefault(key, value)
     return out
 

@@ -519,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    # notebook kernels started by papermill inherit the project's malloc settings
+    # notebook kernels started by papermill inherit the project's allocator settings
     from ._utils import allocator_env
 
     os.environ.update(allocator_env())

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from benchmarks import __main__ as runner
-from benchmarks import bench_score, bench_widgets
+from benchmarks import bench_onestep, bench_score, bench_widgets
 
 FAKE = '''
 from benchmarks._timing import median_time, record
@@ -80,6 +80,9 @@ def test_check_record_rejects_bad_records():
     with pytest.raises(TypeError, match="params"):
         runner.check_record(dict(good, params=[1]), "m")
     assert runner.check_record(dict(good, ratio=float("nan")), "m")["passed"] is False
+    table = runner.format_table([runner.check_record(good, "m"),
+                                 runner.check_record(dict(good, name="mem", unit="MiB"), "m")])
+    assert table.splitlines()[2].endswith(" s") and table.splitlines()[3].endswith(" MiB")
 
 
 def test_discover_and_device_checks():
@@ -142,3 +145,16 @@ def test_runner_in_process_gives_the_same_records(fake_package, tmp_path):
     recs = json.loads(out.read_text())
     assert [r["name"] for r in recs] == ["fake_fast", "fake_slow"]
     assert recs[1]["params"]["quick_seen"] is True
+
+
+def test_experiment_peak_memory_at_the_paper_size_is_under_twice_its_inputs(monkeypatch):
+    """Issue 6's memory requirement, measured (resident set, not time): one ``experiment`` at
+    n = 4096, d = 1024, N = 2048 in a fresh process with the project's allocator settings peaks
+    at about 1.76x its 48 MiB of inputs (3.7x before the packed NTK kernel)."""
+    from nnrep_lite._utils import ALLOCATOR_ENV
+
+    for key, value in ALLOCATOR_ENV.items():
+        monkeypatch.setenv(key, value)
+    mem = bench_onestep._memory_probe(*bench_onestep.PAPER_SIZE)
+    assert mem["inputs_mb"] == 48.0
+    assert 40 < mem["peak_growth_mb"] <= 2 * mem["inputs_mb"], mem

@@ -158,18 +158,18 @@ def test_checker_catches_a_missing_or_too_old_dependency():
         _check_covers("x", {"plotly": SpecifierSet(">=5"), "numpy": SpecifierSet(">=2")}, required)
 
 
-def test_malloc_settings_agree_across_makefile_binder_and_library():
-    """The glibc malloc settings (README, Performance) are set in one place per entry point:
-    the Makefile, binder/start and nnrep_lite._utils.MALLOC_ENV carry the same values."""
+def test_allocator_settings_agree_across_makefile_binder_and_library():
+    """The allocator settings (README, Performance) are set in one place per entry point:
+    the Makefile, binder/start and nnrep_lite._utils.ALLOCATOR_ENV carry the same values."""
     import re
     from pathlib import Path
 
-    from nnrep_lite._utils import MALLOC_ENV, allocator_env
+    from nnrep_lite._utils import ALLOCATOR_ENV, allocator_env
 
     root = Path(__file__).resolve().parents[1]
-    make = dict(re.findall(r"^export (MALLOC_\w+) \?= (\d+)$", (root / "Makefile").read_text(), re.M))
-    start = dict(re.findall(r'^export (MALLOC_\w+)="\$\{\w+:-(\d+)\}"$', (root / "binder" / "start").read_text(), re.M))
-    assert make == MALLOC_ENV == start
+    make = dict(re.findall(r"^export ((?:MALLOC|MKL)_\w+) \?= (\d+)$", (root / "Makefile").read_text(), re.M))
+    start = dict(re.findall(r'^export ((?:MALLOC|MKL)_\w+)="\$\{\w+:-(\d+)\}"$', (root / "binder" / "start").read_text(), re.M))
+    assert make == ALLOCATOR_ENV == start
     env = allocator_env({"MALLOC_TOP_PAD_": "1", "OTHER": "x"})
     assert env["MALLOC_TOP_PAD_"] == "1" and env["OTHER"] == "x"
-    assert env["MALLOC_MMAP_THRESHOLD_"] == MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]
+    assert env["MALLOC_MMAP_THRESHOLD_"] == ALLOCATOR_ENV["MALLOC_MMAP_THRESHOLD_"]

@@ -65,6 +65,10 @@ def test_activation_derivatives_match_autograd(name):
     z = torch.linspace(-3, 3, 61, dtype=F64).add_(1e-3).requires_grad_(True)
     (g,) = torch.autograd.grad(act.fn(z).sum(), z)
     torch.testing.assert_close(act.prime(z.detach()), g, rtol=1e-12, atol=1e-12)
+    w = z.detach().clone()
+    out = act.prime_(w)  # the in-place form overwrites its argument with the same values
+    assert out.data_ptr() == w.data_ptr()
+    torch.testing.assert_close(out, g, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------ gradient step
@@ -163,6 +167,7 @@ def test_ridge_risk_matches_numpy_solve(n, P):
 def test_ck_risk_equals_explicit_features(n, name, monkeypatch):
     monkeypatch.setattr(ridge_mod, "CHUNK_ENTRIES", 200)
     monkeypatch.setattr(model_mod, "CHUNK_ENTRIES", 200)
+    monkeypatch.setattr(ridge_mod, "BLOCK", 7)  # blocked Cholesky (primal) and packed kernel rows
     g = _gen(6)
     d, N = 7, 40
     W, _, beta = os1.init_params(d, N, generator=g, dtype=F64)
@@ -178,6 +183,8 @@ def test_ck_risk_equals_explicit_features(n, name, monkeypatch):
 
 def test_ntk_kernel_and_risk_equal_explicit_features(monkeypatch):
     monkeypatch.setattr(ridge_mod, "CHUNK_ENTRIES", 150)
+    monkeypatch.setattr(model_mod, "CHUNK_ENTRIES", 150)  # chunks of neurons and of test points
+    monkeypatch.setattr(ridge_mod, "BLOCK", 8)  # packed kernel rows: 4 blocks, a ragged last one
     g = _gen(7)
     n, d, N = 30, 4, 9
     W, _, beta = os1.init_params(d, N, generator=g, dtype=F64)
@@ -296,6 +303,23 @@ def test_experiment_is_deterministic_and_matches_experiments():
         assert d64["risk"][f] == pytest.approx(one["risk"][f], rel=1e-3)
 
 
+def test_experiment_equals_its_parts_on_the_same_draw():
+    """experiment fits CK and NTK before drawing the test set (so the NTK kernel is never held
+    next to it); the test set must still be the draw after the ridge batch: the risks equal
+    the public risk functions on draws made in the documented order."""
+    kw = {"lam": 1e-3, "noise": 0.1}
+    res = os1.experiment(120, 20, 50, alpha=0.4, generator=3, n_test=70, dtype=F64, **kw)
+    g = _gen(3)
+    W0, a, beta = os1.init_params(20, 50, generator=g, dtype=F64)
+    X, y, _ = os1.sample_teacher(120, beta, generator=g)
+    X2, y2, _ = os1.sample_teacher(120, beta, generator=g)
+    X3, _, f3 = os1.sample_teacher(70, beta, noise=0.0, generator=g)
+    W1, _ = os1.one_step(X, y, W0, a, eta=50**0.4)
+    assert res["risk"]["ck"] == pytest.approx(os1.ck_risk(X2, y2, X3, f3, W0, lam=1e-3), rel=1e-12)
+    assert res["risk"]["ntk"] == pytest.approx(os1.ntk_risk(X2, y2, X3, f3, W0, lam=1e-3), rel=1e-12)
+    assert res["risk"]["ck1"] == pytest.approx(os1.ck_risk(X2, y2, X3, f3, W1, lam=1e-3), rel=1e-10)
+
+
 @pytest.mark.parametrize("target", ["tanh", "relu", "hermite"])
 def test_activation_menu_runs(target):
     r = os1.experiment(200, 40, 80, alpha=0.5, activation="tanh", target=target, generator=0,
@@ -401,15 +425,16 @@ def test_non_finite_gradient_raises_divergence_error():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
-@pytest.mark.parametrize("inplace_min", [1, 10**9])  # scipy in-place potrf path and torch path
-def test_solve_spd_matches_numpy(dtype, inplace_min, monkeypatch):
-    monkeypatch.setattr(ridge_mod, "INPLACE_MIN_SIZE", inplace_min)
+@pytest.mark.parametrize("block", [7, 10**9])  # several blocks (a ragged last one) and one block
+def test_solve_spd_matches_numpy(dtype, block, monkeypatch):
+    monkeypatch.setattr(ridge_mod, "BLOCK", block)
     g = _gen(9)
     A = torch.randn(30, 20, generator=g, dtype=F64)
     M = (A @ A.T).to(dtype)
     b = torch.randn(30, generator=g, dtype=F64).to(dtype)
     ref = np.linalg.solve(M.double().numpy() + 0.1 * np.eye(30), b.double().numpy())
-    got = os1.solve_spd(M.clone(), b, 0.1, overwrite=True)
+    upper = torch.full_like(M, torch.nan).triu_(1)  # NaN above the diagonal: only the lower triangle is read
+    got = os1.solve_spd(M.tril() + upper, b, 0.1, overwrite=True)
     assert got.dtype == dtype
     tol = 1e-10 if dtype == F64 else 1e-3
     np.testing.assert_allclose(got.double().numpy(), ref, rtol=tol, atol=tol)
@@ -418,3 +443,26 @@ def test_solve_spd_matches_numpy(dtype, inplace_min, monkeypatch):
     assert torch.equal(M, keep)
     with pytest.raises(ValueError, match="lam"):
         os1.solve_spd(-torch.eye(3, dtype=dtype), torch.ones(3, dtype=dtype), 0.0, overwrite=True)
+
+
+@pytest.mark.parametrize("block", [1, 4, 5, 64])
+def test_packed_block_cholesky_matches_torch_float64(block):
+    """The packed lower block rows hold K's lower triangle; the in-place blocked factor equals
+    torch.linalg.cholesky and the two triangular sweeps solve (K + shift I) x = b."""
+    g = _gen(10)
+    n = 23
+    A = torch.randn(n, n + 3, generator=g, dtype=F64)
+    K = A @ A.T
+    starts = ridge_mod._block_starts(n, block)
+    assert starts[0] == 0 and starts[-1] == n and all(e - s <= block for s, e in zip(starts, starts[1:]))
+    rows = ridge_mod._packed_rows(n, starts, dtype=F64, device="cpu")
+    assert sum(R.numel() for R in rows) <= n * (n + block) / 2
+    for R, s, e in zip(rows, starts[:-1], starts[1:]):
+        R.copy_(K[s:e, :e])
+    ridge_mod._cholesky_rows_(rows, starts, 0.5, ValueError("not pd"))
+    L = torch.linalg.cholesky(K + 0.5 * torch.eye(n, dtype=F64))
+    for R, s, e in zip(rows, starts[:-1], starts[1:]):
+        torch.testing.assert_close(R.tril(s), L[s:e, :e], rtol=1e-12, atol=1e-12)
+    b = torch.randn(n, generator=g, dtype=F64)
+    x = ridge_mod._solve_rows(rows, starts, b)
+    np.testing.assert_allclose(x.numpy(), np.linalg.solve(K.numpy() + 0.5 * np.eye(n), b.numpy()), rtol=1e-11)

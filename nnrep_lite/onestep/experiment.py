@@ -21,7 +21,7 @@ from .._utils import (
     check_real,
 )
 from .model import init_params, negative_gradient, rank_one_error, sample_teacher
-from .ridge import ck_risk, ntk_risk
+from .ridge import BLOCK, _ck_fit, _ck_predict, _ntk_fit, _ntk_predict, _risk
 from .spectrum import singular_values, spike_overlap, top_left_singular_vector
 from .theory import (
     bulk_edge,
@@ -47,13 +47,15 @@ def _check_features(features) -> tuple[str, ...]:
 def experiment_memory(n: int, d: int, N: int, *, n_test: int = 2048, features=FEATURES,
                       dtype: torch.dtype = torch.float32) -> int:
     """Estimated peak bytes of :func:`experiments`: the three samples, W0/G0/W1, one chunk of
-    features per product, the ridge systems (N x N for CK, n x n for the NTK kernel)."""
+    features per product, the ridge systems (N x N for the CK in primal form, else the packed
+    lower triangle of an n x n kernel, about n (n + 512) / 2 entries)."""
     elt = torch.tensor([], dtype=dtype).element_size()
     words = (2 * n + n_test) * d + 3 * d * N + 2 * (1 << 20)
+    packed = n * (n + BLOCK) // 2
     if "ck" in features or "ck1" in features:
-        words += min(n, N) ** 2 + n_test * min(n, N)
+        words += N * N if n >= N else packed
     if "ntk" in features:
-        words += n * n + n_test * n
+        words += max(packed, N * d)
     return int(words * elt)
 
 
@@ -101,7 +103,6 @@ def experiments(
     W0, a, beta = init_params(d, N, generator=generator, dtype=dtype, device=device)
     X, y, _ = sample_teacher(n, beta, target=target, noise=noise, generator=generator)
     X2, y2, _ = sample_teacher(n, beta, target=target, noise=noise, generator=generator)
-    X3, _, f3 = sample_teacher(n_test, beta, target=target, noise=0.0, generator=generator)
 
     G0 = negative_gradient(X, y, W0, a, activation=activation)
     if not bool(torch.isfinite(G0).all()):
@@ -111,12 +112,18 @@ def experiments(
     r1 = rank_one_error(G0, X, y, a, activation=activation) if rank_one else float("nan")
     del X, y
 
-    kw = {"lam": lam, "activation": activation}
-    shared = {}
-    if "ck" in features:
-        shared["ck"] = ck_risk(X2, y2, X3, f3, W0, **kw)
+    # The fits at W0 come before the test set is drawn, so that the NTK's (n, n) kernel is never
+    # held next to it; nothing is drawn in between, so the test set is the same draw.
+    act = get_activation(activation)
+    fits = {}
     if "ntk" in features:
-        shared["ntk"] = ntk_risk(X2, y2, X3, f3, W0, **kw)
+        fits["ntk"] = _ntk_fit(X2, y2, W0, lam, act)
+    if "ck" in features:
+        fits["ck"] = _ck_fit(X2, y2, W0, lam, act)
+    X3, _, f3 = sample_teacher(n_test, beta, target=target, noise=0.0, generator=generator)
+    predict = {"ck": _ck_predict, "ntk": _ntk_predict}
+    shared = {f: _risk(predict[f](X3, W0, fit, act), f3) for f, fit in fits.items()}
+    del fits
 
     psi1, psi2 = n / d, N / d
     a_norm = float(a.norm())
@@ -132,7 +139,7 @@ def experiments(
             )
         risk = dict(shared)
         if "ck1" in features:
-            risk["ck1"] = ck_risk(X2, y2, X3, f3, W1, **kw)
+            risk["ck1"] = _risk(_ck_predict(X3, W1, _ck_fit(X2, y2, W1, lam, act), act), f3)
         res = {
             "risk": {f: risk[f] for f in features},
             "alpha": alpha,

@@ -93,8 +93,8 @@ def init_params(
     device = torch.device(device) if device is not None else torch.device("cpu")
     beta = _randn((d,), generator, dtype, device)
     beta = beta / beta.norm()
-    W0 = _randn((d, N), generator, dtype, device) / math.sqrt(d)
-    a = _randn((N,), generator, dtype, device) / math.sqrt(N)
+    W0 = _randn((d, N), generator, dtype, device).div_(math.sqrt(d))
+    a = _randn((N,), generator, dtype, device).div_(math.sqrt(N))
     return W0, a, beta
 
 
@@ -128,8 +128,7 @@ def negative_gradient(
         Xc = X[s : s + step]
         Z = Xc @ W0
         r = y[s : s + step] - act.fn(Z) @ a / sq
-        D = act.prime(Z)
-        del Z
+        D = act.prime_(Z)
         D.mul_(r[:, None]).mul_(a[None, :])
         G.addmm_(Xc.T, D)
     return G.div_(n * sq)

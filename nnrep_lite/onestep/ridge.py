@@ -32,38 +32,100 @@ from .theory import get_activation
 __all__ = ["ridge_risk", "ck_risk", "ntk_risk", "ntk_kernel", "solve_spd"]
 
 
-#: From this size on, CPU systems solved with ``overwrite=True`` are factorised in place.
-INPLACE_MIN_SIZE = 4096
+#: Rows per block of the blocked Cholesky factorisation (512: GEMMs of full speed, 1 MB blocks).
+BLOCK = 512
 
 
-def solve_spd(M: torch.Tensor, b: torch.Tensor, shift: float, *, overwrite: bool = False) -> torch.Tensor:
-    """Solve (M + shift I) x = b for a symmetric positive semi-definite M by Cholesky.
+def _block_starts(n: int, block: int | None = None) -> list[int]:
+    """Block boundaries 0 = s_0 < s_1 < ... < s_p = n of blocks of ``BLOCK`` rows."""
+    block = block or BLOCK
+    return list(range(0, n, block)) + [n]
 
-    ``overwrite=True`` adds the shift to M in place (M is then destroyed). torch's LAPACK wrapper
-    always copies M for the factor; for large CPU systems (``INPLACE_MIN_SIZE`` and up) with
-    ``overwrite=True`` LAPACK ``potrf`` (scipy) factorises the transposed, Fortran-ordered view
-    of M in place instead, saving one (n, n) matrix: 1 GB at n = 16384 in float32. (Below that
-    size torch is faster: scipy's OpenBLAS threads compete with torch's OpenMP threads.)
+
+def _dense_rows(M: torch.Tensor, starts: list[int]) -> list[torch.Tensor]:
+    """Block rows of the lower triangle of M as views: row block I is M[s_I:s_{I+1}, :s_{I+1}]."""
+    return [M[s:e, :e] for s, e in zip(starts[:-1], starts[1:])]
+
+
+def _packed_rows(n: int, starts: list[int], *, dtype, device) -> list[torch.Tensor]:
+    """Zeroed block rows of an n x n lower triangle in one buffer of about n (n + BLOCK) / 2
+    entries: row block I is a (s_{I+1} - s_I, s_{I+1}) matrix (views into the buffer)."""
+    sizes = [(e - s) * e for s, e in zip(starts[:-1], starts[1:])]
+    buf = torch.zeros(sum(sizes), dtype=dtype, device=device)
+    rows, off = [], 0
+    for (s, e), size in zip(zip(starts[:-1], starts[1:]), sizes):
+        rows.append(buf[off : off + size].view(e - s, e))
+        off += size
+    return rows
+
+
+def _cholesky_rows_(
+    rows: list[torch.Tensor], starts: list[int], shift: float, fail: Exception
+) -> None:
+    """Cholesky factor L of (K + shift I), in place, with K given by its lower block rows.
+
+    Row by row (left-looking): L_IJ = (K_IJ - L_{I,<J} L_{J,<J}^T) L_JJ^{-T} for J < I, then
+    L_II = chol(K_II - L_{I,<I} L_{I,<I}^T). Only the lower triangle is read or written, so the
+    rows may be views of a dense matrix or a packed buffer of half its size.
     """
-    if not overwrite:
-        M = M.clone()
-    M.diagonal().add_(shift)
-    fail = ValueError(
+    for i, R in enumerate(rows):
+        s = starts[i]
+        for j in range(i):
+            sj, ej = starts[j], starts[j + 1]
+            blk = R[:, sj:ej]
+            if sj:
+                blk.addmm_(R[:, :sj], rows[j][:, :sj].T, alpha=-1.0)
+            blk.copy_(
+                torch.linalg.solve_triangular(rows[j][:, sj:].mT, blk, upper=True, left=False)
+            )
+        D = R[:, s:]
+        D.diagonal().add_(shift)
+        if s:
+            D.addmm_(R[:, :s], R[:, :s].T, alpha=-1.0)
+        L, info = torch.linalg.cholesky_ex(D)
+        if int(info) != 0:
+            raise fail
+        D.copy_(L)
+
+
+def _solve_rows(rows: list[torch.Tensor], starts: list[int], b: torch.Tensor) -> torch.Tensor:
+    """Solve L L^T x = b with L from :func:`_cholesky_rows_` (forward, then backward by rows)."""
+    x = b.clone()
+    for i, R in enumerate(rows):  # forward: L z = b
+        s, e = starts[i], starts[i + 1]
+        if s:
+            x[s:e].addmv_(R[:, :s], x[:s], alpha=-1.0)
+        x[s:e] = torch.linalg.solve_triangular(R[:, s:], x[s:e, None], upper=False).squeeze(-1)
+    for i in range(len(rows) - 1, -1, -1):  # backward: L^T x = z
+        R, s, e = rows[i], starts[i], starts[i + 1]
+        x[s:e] = torch.linalg.solve_triangular(R[:, s:].mT, x[s:e, None], upper=True).squeeze(-1)
+        if s:
+            x[:s].addmv_(R[:, :s].T, x[s:e], alpha=-1.0)
+    return x
+
+
+def _not_pd(shift: float) -> ValueError:
+    return ValueError(
         f"the ridge system is not positive definite (shift={shift:g}); increase lam or use "
         "dtype=torch.float64"
     )
-    if overwrite and M.device.type == "cpu" and M.shape[0] >= INPLACE_MIN_SIZE and M.is_contiguous():
-        from scipy.linalg import cho_solve, lapack
 
-        potrf = lapack.spotrf if M.dtype == torch.float32 else lapack.dpotrf
-        c, info = potrf(M.numpy().T, lower=False, overwrite_a=True, clean=False)
-        if info != 0:
-            raise fail
-        return torch.from_numpy(cho_solve((c, False), b.numpy(), check_finite=False))
-    L, info = torch.linalg.cholesky_ex(M)
-    if int(info) != 0:
-        raise fail
-    return torch.cholesky_solve(b.unsqueeze(-1), L).squeeze(-1)
+
+def solve_spd(
+    M: torch.Tensor, b: torch.Tensor, shift: float, *, overwrite: bool = False
+) -> torch.Tensor:
+    """Solve (M + shift I) x = b for a symmetric positive semi-definite M by Cholesky.
+
+    Only the lower triangle of M is read. The factorisation is blocked (``BLOCK`` rows) and runs
+    in place: ``overwrite=True`` leaves the factor in M's lower triangle and needs no second
+    (n, n) matrix (1 GB at n = 16384 in float32); ``overwrite=False`` works on a copy.
+    """
+    if not overwrite:
+        M = M.clone()
+    starts = _block_starts(M.shape[0])
+    rows = _dense_rows(M, starts)
+    _cholesky_rows_(rows, starts, shift, _not_pd(shift))
+    return _solve_rows(rows, starts, b)
 
 
 def _risk(pred: torch.Tensor, f_test: torch.Tensor) -> float:
@@ -105,6 +167,59 @@ def ridge_risk(
     return _risk(pred, f_test)
 
 
+def _gram_rows(X: torch.Tensor, W: torch.Tensor, feature, starts: list[int]) -> list[torch.Tensor]:
+    """Lower block rows (packed, :func:`_packed_rows`) of S S^T with S = feature(X W), (n, N).
+
+    Accumulated over chunks of neurons: the (n, N) matrix S is never held whole. ``feature``
+    may overwrite its argument (a fresh product).
+    """
+    n, N = X.shape[0], W.shape[1]
+    rows = _packed_rows(n, starts, dtype=W.dtype, device=W.device)
+    step = row_chunk(n)
+    for c in range(0, N, step):
+        S = feature(X @ W[:, c : c + step])
+        for R, s, e in zip(rows, starts[:-1], starts[1:]):
+            R.addmm_(S[s:e], S[:e].T)
+        del S
+    return rows
+
+
+def _kernel_solve(rows: list[torch.Tensor], starts: list[int], y: torch.Tensor, shift: float):
+    """(K + shift I)^{-1} y for K given by packed lower block rows (factorised in place)."""
+    _cholesky_rows_(rows, starts, shift, _not_pd(shift))
+    return _solve_rows(rows, starts, y)
+
+
+def _ck_fit(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lam: float, act) -> torch.Tensor:
+    """Coefficients c (N,) of the CK ridge fit, predictions sigma(x W) c.
+
+    With unscaled F = sigma(X W) = sqrt(N) Phi the estimator of :func:`ridge_risk` reads
+    (F^T F + n lam I) c = F^T y (primal, n >= N), or c = F^T (F F^T + n lam I)^{-1} y (kernel
+    form, n < N, the kernel's lower triangle packed). Both are accumulated over chunks, so no
+    (n, N) matrix is ever held.
+    """
+    n, N = X.shape[0], W.shape[1]
+    shift = n * lam
+    if n >= N:
+        M = torch.zeros(N, N, dtype=W.dtype, device=W.device)
+        b = torch.zeros(N, dtype=W.dtype, device=W.device)
+        step = row_chunk(N)
+        for s in range(0, n, step):
+            F = act.fn(X[s : s + step] @ W)
+            M.addmm_(F.T, F)
+            b.addmv_(F.T, y[s : s + step])
+        return solve_spd(M, b, shift, overwrite=True)
+    starts = _block_starts(n)
+    alpha = _kernel_solve(_gram_rows(X, W, act.fn, starts), starts, y, shift)
+    step = row_chunk(n)
+    return torch.cat([act.fn(X @ W[:, c : c + step]).T @ alpha for c in range(0, N, step)])
+
+
+def _ck_predict(X: torch.Tensor, W: torch.Tensor, coef: torch.Tensor, act) -> torch.Tensor:
+    step = row_chunk(W.shape[1])
+    return torch.cat([act.fn(X[s : s + step] @ W) @ coef for s in range(0, X.shape[0], step)])
+
+
 def ck_risk(
     X_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -119,39 +234,12 @@ def ck_risk(
 
     X_train (n, d), y_train (n,), X_test (m, d), f_test (m,), W (d, N). Same estimator as
     :func:`ridge_risk`, without ever holding an (n, N) matrix: for n >= N the Gram Phi^T Phi is
-    accumulated over chunks of samples; for n < N the kernel Phi Phi^T over chunks of neurons.
+    accumulated over chunks of samples; for n < N the lower triangle of the kernel Phi Phi^T
+    over chunks of neurons.
     """
     lam = check_real("lam", lam, low=0.0)
     act = get_activation(activation)
-    n, N = X_train.shape[0], W.shape[1]
-    # With unscaled F = sigma(X W) = sqrt(N) Phi the same estimator reads
-    # (F^T F + n lam I) c = F^T y, prediction F_test c (and the same shift in kernel form).
-    shift = n * lam
-    if n >= N:
-        M = torch.zeros(N, N, dtype=W.dtype, device=W.device)
-        b = torch.zeros(N, dtype=W.dtype, device=W.device)
-        step = row_chunk(N)
-        for s in range(0, n, step):
-            F = act.fn(X_train[s : s + step] @ W)
-            M.addmm_(F.T, F)
-            b.addmv_(F.T, y_train[s : s + step])
-        coef = solve_spd(M, b, shift, overwrite=True)
-        pred = torch.cat(
-            [act.fn(X_test[s : s + step] @ W) @ coef for s in range(0, len(X_test), step)]
-        )
-        return _risk(pred, f_test)
-    m = X_test.shape[0]
-    K = torch.zeros(n, n, dtype=W.dtype, device=W.device)
-    Kt = torch.zeros(m, n, dtype=W.dtype, device=W.device)
-    step = max(1, CHUNK_ENTRIES // max(n + m, 1))
-    for s in range(0, N, step):
-        Wc = W[:, s : s + step]
-        F = act.fn(X_train @ Wc)
-        K.addmm_(F, F.T)
-        Kt.addmm_(act.fn(X_test @ Wc), F.T)
-    alpha = solve_spd(K, y_train, shift, overwrite=True)
-    del K
-    return _risk(Kt @ alpha, f_test)
+    return _risk(_ck_predict(X_test, W, _ck_fit(X_train, y_train, W, lam, act), act), f_test)
 
 
 def ntk_kernel(
@@ -168,13 +256,59 @@ def ntk_kernel(
     step = max(1, CHUNK_ENTRIES // max(X1.shape[0] + (0 if same else X2.shape[0]), 1))
     for s in range(0, N, step):
         Wc = W[:, s : s + step]
-        S1 = act.prime(X1 @ Wc)
-        S2 = S1 if same else act.prime(X2 @ Wc)
+        S1 = act.prime_(X1 @ Wc)
+        S2 = S1 if same else act.prime_(X2 @ Wc)
         K.addmm_(S1, S2.T)
     rows = row_chunk(X2.shape[0])
     for s in range(0, X1.shape[0], rows):  # Hadamard with X1 X2^T / (d N), block by block
         K[s : s + rows].mul_(X1[s : s + rows] @ X2.T).div_(d * N)
     return K
+
+
+def _ntk_train_rows(X: torch.Tensor, W: torch.Tensor, act, starts: list[int]) -> list[torch.Tensor]:
+    """Lower block rows (packed) of the training NTK K(X, X) of :func:`ntk_kernel`: half the
+    memory and about half the products of the full kernel."""
+    d, N = W.shape
+    rows = _gram_rows(X, W, act.prime_, starts)
+    scale = 1.0 / (d * N)
+    for i, R in enumerate(rows):  # Hadamard with X X^T / (d N), one block at a time
+        Xi = X[starts[i] : starts[i + 1]]
+        for j in range(i + 1):
+            sj, ej = starts[j], starts[j + 1]
+            R[:, sj:ej].mul_(torch.mm(Xi, X[sj:ej].T).mul_(scale))
+    return rows
+
+
+def _ntk_dual(X: torch.Tensor, W: torch.Tensor, coef: torch.Tensor, act) -> torch.Tensor:
+    """V = sigma'(X W)^T diag(coef) X / (d N), shape (N, d): the kernel expansion
+    f(x) = sum_k coef_k K(x, x_k) then reads f(x) = sum_j sigma'(w_j . x) (x . V_j)."""
+    d, N = W.shape
+    V = torch.zeros(N, d, dtype=W.dtype, device=W.device)
+    step = row_chunk(N)
+    for s in range(0, X.shape[0], step):
+        Xc = X[s : s + step]
+        V.addmm_(act.prime_(Xc @ W).T, Xc * coef[s : s + step, None])
+    return V.div_(d * N)
+
+
+def _ntk_fit(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lam: float, act) -> torch.Tensor:
+    """The NTK ridge fit as the (N, d) matrix V of :func:`_ntk_dual`. The training kernel is
+    held only here, as its packed lower triangle (n (n + 512) / 2 entries), factorised in place."""
+    n, N = X.shape[0], W.shape[1]
+    starts = _block_starts(n)
+    coef = _kernel_solve(_ntk_train_rows(X, W, act, starts), starts, y, n * lam / N)
+    return _ntk_dual(X, W, coef, act)  # the kernel is freed before V is built
+
+
+def _ntk_predict(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, act) -> torch.Tensor:
+    """sum_j sigma'(w_j . x) (x . V_j) for the rows x of X, in chunks of rows."""
+    step = row_chunk(W.shape[1])
+    return torch.cat(
+        [
+            act.prime_(Xc @ W).mul_(Xc @ V.T).sum(dim=1)
+            for Xc in (X[s : s + step] for s in range(0, X.shape[0], step))
+        ]
+    )
 
 
 def ntk_risk(
@@ -192,16 +326,10 @@ def ntk_risk(
     Equals :func:`ridge_risk` on the NTK features phi(x) = vec(x sigma'(W^T x)^T) / sqrt(d N)
     (P = N d columns) called with ``lam * d`` (its penalty is lam / P), i.e. the penalty
     (lam / N) ||theta||^2 of the CK applied to the NTK coefficients.
+
+    Memory: the training kernel is held as its lower triangle and factorised in place; the
+    test predictions go through an (N, d) matrix instead of an (n_test, n) test kernel.
     """
     lam = check_real("lam", lam, low=0.0)
-    n, N = X_train.shape[0], W.shape[1]
-    K = ntk_kernel(X_train, X_train, W, activation=activation)
-    alpha = solve_spd(K, y_train, n * lam / N, overwrite=True)
-    del K  # free the kernel before the test rows are built
-    pred = torch.cat(
-        [
-            ntk_kernel(X_test[s : s + 4096], X_train, W, activation=activation) @ alpha
-            for s in range(0, X_test.shape[0], 4096)
-        ]
-    )
-    return _risk(pred, f_test)
+    act = get_activation(activation)
+    return _risk(_ntk_predict(X_test, W, _ntk_fit(X_train, y_train, W, lam, act), act), f_test)
