@@ -190,7 +190,7 @@ def _parse_bytes(text: str) -> int:
 # C libraries. One malloc arena for all threads, and MKL (torch's CPU BLAS) without a private
 # cache of freed GEMM buffers: the BLAS worker threads' buffers then reuse the memory the main
 # thread freed. Without them the peak of the one-step experiment at the paper size was
-# 2.1-2.6x its inputs, varying between runs (1.76x, steady, with them), for no measured speed
+# 1.86-2.1x its inputs, varying between runs (1.62-1.76x with them), for no measured speed
 # difference. MKL_DISABLE_FAST_MM is ignored where torch does not use MKL.
 ALLOCATOR_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),

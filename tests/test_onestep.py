@@ -65,10 +65,11 @@ def test_activation_derivatives_match_autograd(name):
     z = torch.linspace(-3, 3, 61, dtype=F64).add_(1e-3).requires_grad_(True)
     (g,) = torch.autograd.grad(act.fn(z).sum(), z)
     torch.testing.assert_close(act.prime(z.detach()), g, rtol=1e-12, atol=1e-12)
-    w = z.detach().clone()
-    out = act.prime_(w)  # the in-place form overwrites its argument with the same values
-    assert out.data_ptr() == w.data_ptr()
-    torch.testing.assert_close(out, g, rtol=1e-12, atol=1e-12)
+    for inplace, ref in ((act.prime_, g), (act.fn_, act.fn(z.detach()))):
+        w = z.detach().clone()
+        out = inplace(w)  # the in-place forms overwrite their argument with the same values
+        assert out.data_ptr() == w.data_ptr()
+        torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------ gradient step
@@ -295,6 +296,9 @@ def test_experiment_is_deterministic_and_matches_experiments():
     assert one["risk"] == again["risk"] and one["overlap"] == again["overlap"]
     assert torch.equal(one["singular_values"], many[1]["singular_values"])
     assert one["risk"] == many[1]["risk"]
+    first = os1.experiment(90, 30, 60, alpha=0.1, generator=11, **kw)  # not the last alpha of many
+    assert first["risk"] == many[0]["risk"]
+    assert torch.equal(first["singular_values"], many[0]["singular_values"])
     assert len(one["singular_values"]) >= 5
     assert one["singular_values"].dtype == torch.float32
     d64 = os1.experiment(90, 30, 60, alpha=0.3, generator=11, dtype=F64, **kw)

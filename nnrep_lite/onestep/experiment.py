@@ -130,9 +130,11 @@ def experiments(
     theory = {"activation": activation, "target": target, "noise": noise}
     floor = nonlinear_energy(target)
     out = []
-    for alpha in alphas:
+    for i, alpha in enumerate(alphas):
         eta = float(N) ** alpha
-        W1 = W0 + (eta * math.sqrt(N)) * G0
+        # W1 = W0 + eta sqrt(N) G0 (the arithmetic of one_step); the last W1 is written over G0
+        W1 = G0.mul_(eta * math.sqrt(N)) if i == len(alphas) - 1 else G0 * (eta * math.sqrt(N))
+        W1.add_(W0)
         if not bool(torch.isfinite(W1).all()):
             raise DivergenceError(
                 f"W1 became NaN/Inf at step 1 with alpha={alpha:g}; reduce alpha (eta = N^alpha)"

@@ -48,15 +48,10 @@ def _dense_rows(M: torch.Tensor, starts: list[int]) -> list[torch.Tensor]:
 
 
 def _packed_rows(n: int, starts: list[int], *, dtype, device) -> list[torch.Tensor]:
-    """Zeroed block rows of an n x n lower triangle in one buffer of about n (n + BLOCK) / 2
-    entries: row block I is a (s_{I+1} - s_I, s_{I+1}) matrix (views into the buffer)."""
-    sizes = [(e - s) * e for s, e in zip(starts[:-1], starts[1:])]
-    buf = torch.zeros(sum(sizes), dtype=dtype, device=device)
-    rows, off = [], 0
-    for (s, e), size in zip(zip(starts[:-1], starts[1:]), sizes):
-        rows.append(buf[off : off + size].view(e - s, e))
-        off += size
-    return rows
+    """Zeroed block rows of an n x n lower triangle, about n (n + BLOCK) / 2 entries in all: row
+    block I is a (s_{I+1} - s_I, s_{I+1}) matrix. Each is allocated on its own, so that the
+    smaller ones can reuse memory freed earlier (an input's hole) instead of growing the heap."""
+    return [torch.zeros(e - s, e, dtype=dtype, device=device) for s, e in zip(starts[:-1], starts[1:])]
 
 
 def _cholesky_rows_(
@@ -205,19 +200,19 @@ def _ck_fit(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lam: float, act) 
         b = torch.zeros(N, dtype=W.dtype, device=W.device)
         step = row_chunk(N)
         for s in range(0, n, step):
-            F = act.fn(X[s : s + step] @ W)
+            F = act.fn_(X[s : s + step] @ W)
             M.addmm_(F.T, F)
             b.addmv_(F.T, y[s : s + step])
         return solve_spd(M, b, shift, overwrite=True)
     starts = _block_starts(n)
-    alpha = _kernel_solve(_gram_rows(X, W, act.fn, starts), starts, y, shift)
+    alpha = _kernel_solve(_gram_rows(X, W, act.fn_, starts), starts, y, shift)
     step = row_chunk(n)
-    return torch.cat([act.fn(X @ W[:, c : c + step]).T @ alpha for c in range(0, N, step)])
+    return torch.cat([act.fn_(X @ W[:, c : c + step]).T @ alpha for c in range(0, N, step)])
 
 
 def _ck_predict(X: torch.Tensor, W: torch.Tensor, coef: torch.Tensor, act) -> torch.Tensor:
     step = row_chunk(W.shape[1])
-    return torch.cat([act.fn(X[s : s + step] @ W) @ coef for s in range(0, X.shape[0], step)])
+    return torch.cat([act.fn_(X[s : s + step] @ W) @ coef for s in range(0, X.shape[0], step)])
 
 
 def ck_risk(

@@ -78,7 +78,14 @@ class Activation:
     prime: callable
     smooth: bool = True
     formula: str = ""
+    inplace_fn: callable = None
     inplace_prime: callable = None
+
+    def fn_(self, z: torch.Tensor) -> torch.Tensor:
+        """sigma(z) written over ``z`` (returned)."""
+        if self.inplace_fn is None:
+            return z.copy_(self.fn(z))
+        return self.inplace_fn(z)
 
     def prime_(self, z: torch.Tensor) -> torch.Tensor:
         """sigma'(z) written over ``z`` (returned): no second array where the formula allows."""
@@ -93,6 +100,7 @@ ACTIVATIONS: dict[str, Activation] = {
         torch.special.erf,
         lambda z: z.square().neg_().exp_().mul_(_TWO_OVER_SQRT_PI),
         formula="erf(z)",
+        inplace_fn=torch.Tensor.erf_,
         inplace_prime=lambda z: z.square_().neg_().exp_().mul_(_TWO_OVER_SQRT_PI),
     ),
     "tanh": Activation(
@@ -100,6 +108,7 @@ ACTIVATIONS: dict[str, Activation] = {
         torch.tanh,
         lambda z: torch.tanh(z).square_().neg_().add_(1.0),
         formula="tanh(z)",
+        inplace_fn=torch.Tensor.tanh_,
         inplace_prime=lambda z: z.tanh_().square_().neg_().add_(1.0),
     ),
     "relu": Activation(
@@ -108,6 +117,7 @@ ACTIVATIONS: dict[str, Activation] = {
         lambda z: (z > 0).to(z.dtype),
         smooth=False,
         formula="max(z, 0)",
+        inplace_fn=torch.Tensor.relu_,
         inplace_prime=lambda z: z.gt_(0.0),
     ),
     "hermite": Activation(
