@@ -35,7 +35,7 @@ from nnrep_lite.mfld import (
     svrg_gradient,
     w2_distance,
 )
-from nnrep_lite.mfld.langevin import _draw_batch
+from nnrep_lite.mfld.langevin import _all_finite, _draw_batch
 
 F64 = torch.float64
 gen = as_generator  # gen(seed): a fresh CPU generator seeded with it
@@ -310,6 +310,18 @@ def test_divergence_names_eta():
     with pytest.raises(DivergenceError, match="eta"):
         mfld(obj, torch.ones(4, 1, dtype=F64), eta=5.0, lambda2=0.0, steps=2000, progress=False)
     assert issubclass(DivergenceError, ValueError)
+
+
+def test_all_finite_is_the_elementwise_test():
+    big = torch.full((4,), 3e38, dtype=torch.float32)  # finite, but its sum overflows
+    assert _all_finite(big) and not math.isfinite(float(big.sum()))
+    assert _all_finite(torch.randn(50, 3))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        x = torch.randn(50, 3)
+        x[7, 1] = bad
+        assert not _all_finite(x)
+    pair = torch.tensor([float("inf"), -float("inf"), 1.0])  # the sum is NaN, not +-inf
+    assert not _all_finite(pair)
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,13 @@ def svrg_gradient(objective: Objective, particles, anchor, anchor_grad, batch) -
     return g_now.sub_(g_anchor).add_(anchor_grad)
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether ``x`` holds no NaN/Inf. A finite sum implies it (one reduction, 15x cheaper than
+    the elementwise test on a panel's particles); only a non-finite sum, which a large finite
+    ``x`` can also give by overflow, is checked element by element."""
+    return math.isfinite(float(x.sum())) or bool(torch.isfinite(x).all())
+
+
 def mfld(
     objective: Objective,
     particles,
@@ -191,7 +198,7 @@ def mfld(
                     grad_evals += frac
                 f_now = objective._value_and_grad(x, None, need_grad=False)[0] if record else None
             if record:
-                if not torch.isfinite(f_now):
+                if not math.isfinite(float(f_now)):
                     fail(k)
                 hist["step"].append(k)
                 f_vals.append(f_now.detach())
@@ -206,7 +213,7 @@ def mfld(
             if noise_scale > 0:
                 x.add_(torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device), alpha=noise_scale)
             if (k + 1) % callback_every == 0:
-                if not bool(torch.isfinite(x).all()):
+                if not _all_finite(x):
                     fail(k)
                 emit(k + 1, f_now)
             if bar is not None:
@@ -214,7 +221,7 @@ def mfld(
     finally:
         if bar is not None:
             bar.close()
-    if not bool(torch.isfinite(x).all()):
+    if not _all_finite(x):
         fail(steps - 1)
     sync_history()
     if steps % callback_every:
