@@ -13,7 +13,7 @@ from nnrep_lite.widgets.mfld import DensityPanel, ErrorDecompositionPanel, MFLDT
 
 
 def test_training_panel_streams_and_reacts_to_controls():
-    panel = MFLDTrainingPanel(n_data=32, n_particles=32, steps=60, update_every=20)
+    panel = MFLDTrainingPanel(n_data=32, n_particles=32, steps=60, update_every=20, min_update_s=0.0)
     f_before = list(panel.fig_objective.data[0].y)
     x_before = np.asarray(panel.fig_particles.data[0].x).copy()
     assert len(f_before) == 60 and "done" in panel.status.value
@@ -32,6 +32,24 @@ def test_training_panel_streams_and_reacts_to_controls():
     panel.controls["lambda1"].value = 1.0
     panel.controls["eta"].value = 3.0  # contraction factor 1 - 2 lambda1 eta = -5: overflows
     assert "eta" in panel.status.value and "#D55E00" in panel.status.value
+
+
+def test_streamed_redraws_are_throttled_and_the_last_step_is_always_drawn():
+    panel = MFLDTrainingPanel(n_data=32, n_particles=32, steps=200, update_every=20, min_update_s=60.0)
+    frames = []
+    panel.fig_particles.data[0].on_change(lambda *a: frames.append(1), "x")
+    panel.controls["eta"].value = 0.05
+    assert len(frames) == 2  # the first streamed step and the last: 10 callbacks in all
+    x, hist = panel.result
+    np.testing.assert_allclose(np.asarray(panel.fig_particles.data[0].x), x[:, 1].numpy())
+    assert len(panel.fig_objective.data[0].y) == 200 == len(hist["F"])
+    dens = DensityPanel(n_data=100, n_particles=25, steps=100, update_every=10, min_update_s=60.0)
+    shown = []
+    dens.fig.data[1].on_change(lambda *a: shown.append(1), "y")
+    dens.controls["lambda2"].value = 0.03
+    assert len(shown) == 2  # the restart from x0 and the end of the run
+    with pytest.raises(ValueError, match="min_update_s"):
+        MFLDTrainingPanel(min_update_s=-1.0, auto_run=False)
 
 
 def test_error_decomposition_panel_switches_terms():

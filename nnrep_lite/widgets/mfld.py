@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import time
 
 import ipywidgets as W
 import torch
@@ -31,19 +32,47 @@ def _replace(fig, new):
     fig.layout = new.layout
 
 
+class _Throttle:
+    """Lets a streamed redraw through at most every ``interval`` seconds (the first always).
+
+    The panels' runs take a tenth of a second to seconds: streaming every ``update_every``
+    steps of a short run sent 16 redraws that no screen shows apart (each costs milliseconds of
+    plotly validation and a message to the browser), while a long run still streams.
+    """
+
+    def __init__(self, interval: float):
+        if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval >= 0):
+            raise ValueError(f"min_update_s={interval!r} is invalid: must be a number of seconds >= 0")
+        self.interval = float(interval)
+        self.last = -math.inf
+
+    def reset(self) -> None:
+        self.last = -math.inf
+
+    def __call__(self) -> bool:
+        now = time.perf_counter()
+        if now - self.last < self.interval:
+            return False
+        self.last = now
+        return True
+
+
 class MFLDTrainingPanel:
     """Live MFLD training of ``f_mu(z) = mean_i tanh(r_i) tanh(w_i z + b_i)`` on 1-D data.
 
     Moving a control retrains from the same initial seed; figures update every
     ``update_every`` steps through the loop's ``callback`` (particles, ``F`` on a log scale,
-    the fit). Library errors (e.g. divergence for too large eta) appear in the status line.
+    the fit), but at most every ``min_update_s`` seconds, and always at the last step. Library
+    errors (e.g. divergence for too large eta) appear in the status line.
     """
 
     def __init__(self, *, n_data: int = 128, n_particles: int = 256, eta: float = 0.2,
                  lambda1: float = 0.01, lambda2: float = 0.002, steps: int = 400,
-                 update_every: int = 25, noise: float = 0.1, seed: int = 0, auto_run: bool = True):
+                 update_every: int = 25, min_update_s: float = 0.1, noise: float = 0.1, seed: int = 0,
+                 auto_run: bool = True):
         self.seed = seed
         self.update_every = update_every
+        self._throttle = _Throttle(min_update_s)
         self.z, self.y = M.make_regression(n_data, 1, noise=noise, generator=seed)
         self.z_sorted = V.sorted_inputs(self.z)
         batches = sorted({2**k for k in range(int(math.log2(n_data)) + 1)} | {n_data})
@@ -78,6 +107,8 @@ class MFLDTrainingPanel:
             self.run()
 
     def _callback(self, info):
+        if not (self._throttle() or info["step"] >= self.controls["steps"].value):
+            return
         hist = info["history"]
         x = info["particles"]
         with self.fig_objective.batch_update(), self.fig_particles.batch_update(), self.fig_fit.batch_update():
@@ -92,6 +123,7 @@ class MFLDTrainingPanel:
             self.objective = M.Regression(self.z, self.y, lambda1=c["lambda1"])
             x0 = self.objective.model.init_particles(c["n_particles"], 1, generator=self.seed)
             bs = None if c["batch_size"] >= self.objective.n_data else c["batch_size"]
+            self._throttle.reset()
             vr = "svrg" if c["variance_reduction"] and bs is not None else None
             x, hist = M.mfld(self.objective, x0, eta=c["eta"], lambda2=c["lambda2"], steps=c["steps"],
                              batch_size=bs, variance_reduction=vr, generator=self.seed + 1,
@@ -172,14 +204,17 @@ class DensityPanel:
     ``problem``: "MMD 1-D" (a two-bump mixture), "MMD 2-D" (a ring of Gaussians), "KSD mixture"
     (a 2-D Gaussian mixture target), "KSD logistic" (a Bayesian logistic-regression posterior).
     ``lambda2`` is the temperature; with ``anneal`` on it decays geometrically to lambda2/100.
+    The particles stream every ``update_every`` steps, at most every ``min_update_s`` seconds;
+    the end of a run is always drawn.
     """
 
     PROBLEMS = ("MMD 1-D", "MMD 2-D", "KSD mixture", "KSD logistic")
 
     def __init__(self, *, n_data: int = 400, n_particles: int = 200, steps: int = 300,
-                 lambda2: float = 1e-3, update_every: int = 25, seed: int = 0,
+                 lambda2: float = 1e-3, update_every: int = 25, min_update_s: float = 0.1, seed: int = 0,
                  problem: str = "MMD 1-D", auto_run: bool = True):
         self.seed, self.n_data, self.update_every = seed, n_data, update_every
+        self._throttle = _Throttle(min_update_s)
         slider = dict(continuous_update=False, style={"description_width": "90px"})
         self.controls = {
             "problem": W.Dropdown(options=self.PROBLEMS, value=problem, description="problem"),
@@ -244,6 +279,7 @@ class DensityPanel:
         try:
             obj, data, target, eta, scale, dim = self.build(problem)
             self._obj = obj
+            self._throttle.reset()
             x0 = scale * torch.randn(c["n_particles"], dim, generator=torch.Generator().manual_seed(self.seed + 1),
                                      dtype=torch.float64)
             if self._fig_problem == problem:
@@ -288,5 +324,7 @@ class DensityPanel:
             self.fig.data[-1].x, self.fig.data[-1].y = p[:, 0], p[:, 1]
 
     def _stream(self, problem, info):
+        if not self._throttle():
+            return
         self._show_particles(problem, info["particles"])
         self.status.value = _status("busy", f"step {info['step']}: F = {info['F']:.4g}")
