@@ -21,8 +21,8 @@ first record then uses n = 2048, d = 512, N = 1024.
 fresh subprocess as the growth of the peak resident set size, against the size of its inputs
 (X, the ridge batch, the test set, W0: 48 MiB). Target 2. This record's ``ours_s`` and
 ``baseline_s`` hold MiB, as its ``unit`` says. Full mode adds a probe at n = 16384 = 16 d to the
-params (its packed n x n NTK kernel alone is 3.7x the inputs there, so it is reported, not
-targeted).
+params (the lower triangle of its n x n NTK kernel alone is 3.7x the inputs there, so it is
+reported, not targeted).
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_runner_in_process_gives_the_same_records(fake_package, tmp_path):
 def test_experiment_peak_memory_at_the_paper_size_is_under_twice_its_inputs(monkeypatch):
     """Issue 6's memory requirement, measured (resident set, not time): one ``experiment`` at
     n = 4096, d = 1024, N = 2048 in a fresh process with the project's allocator settings peaks
-    at 1.62-1.76x its 48 MiB of inputs (3.7x before the packed NTK kernel)."""
+    at 1.62-1.76x its 48 MiB of inputs (3.7x before the NTK kernel was held as its lower triangle)."""
     from nnrep_lite._utils import ALLOCATOR_ENV
 
     for key, value in ALLOCATOR_ENV.items():

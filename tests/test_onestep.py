@@ -168,7 +168,7 @@ def test_ridge_risk_matches_numpy_solve(n, P):
 def test_ck_risk_equals_explicit_features(n, name, monkeypatch):
     monkeypatch.setattr(ridge_mod, "CHUNK_ENTRIES", 200)
     monkeypatch.setattr(model_mod, "CHUNK_ENTRIES", 200)
-    monkeypatch.setattr(ridge_mod, "BLOCK", 7)  # blocked Cholesky (primal) and packed kernel rows
+    monkeypatch.setattr(ridge_mod, "BLOCK", 7)  # blocked Cholesky (primal) and lower kernel rows
     g = _gen(6)
     d, N = 7, 40
     W, _, beta = os1.init_params(d, N, generator=g, dtype=F64)
@@ -185,7 +185,7 @@ def test_ck_risk_equals_explicit_features(n, name, monkeypatch):
 def test_ntk_kernel_and_risk_equal_explicit_features(monkeypatch):
     monkeypatch.setattr(ridge_mod, "CHUNK_ENTRIES", 150)
     monkeypatch.setattr(model_mod, "CHUNK_ENTRIES", 150)  # chunks of neurons and of test points
-    monkeypatch.setattr(ridge_mod, "BLOCK", 8)  # packed kernel rows: 4 blocks, a ragged last one
+    monkeypatch.setattr(ridge_mod, "BLOCK", 8)  # lower kernel rows: 4 blocks, a ragged last one
     g = _gen(7)
     n, d, N = 30, 4, 9
     W, _, beta = os1.init_params(d, N, generator=g, dtype=F64)
@@ -450,8 +450,8 @@ def test_solve_spd_matches_numpy(dtype, block, monkeypatch):
 
 
 @pytest.mark.parametrize("block", [1, 4, 5, 64])
-def test_packed_block_cholesky_matches_torch_float64(block):
-    """The packed lower block rows hold K's lower triangle; the in-place blocked factor equals
+def test_lower_block_cholesky_matches_torch_float64(block):
+    """The lower block rows hold K's lower triangle; the in-place blocked factor equals
     torch.linalg.cholesky and the two triangular sweeps solve (K + shift I) x = b."""
     g = _gen(10)
     n = 23
@@ -459,7 +459,7 @@ def test_packed_block_cholesky_matches_torch_float64(block):
     K = A @ A.T
     starts = ridge_mod._block_starts(n, block)
     assert starts[0] == 0 and starts[-1] == n and all(e - s <= block for s, e in zip(starts, starts[1:]))
-    rows = ridge_mod._packed_rows(n, starts, dtype=F64, device="cpu")
+    rows = ridge_mod._lower_rows(n, starts, dtype=F64, device="cpu")
     assert sum(R.numel() for R in rows) <= n * (n + block) / 2
     for R, s, e in zip(rows, starts[:-1], starts[1:]):
         R.copy_(K[s:e, :e])

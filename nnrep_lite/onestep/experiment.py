@@ -47,15 +47,15 @@ def _check_features(features) -> tuple[str, ...]:
 def experiment_memory(n: int, d: int, N: int, *, n_test: int = 2048, features=FEATURES,
                       dtype: torch.dtype = torch.float32) -> int:
     """Estimated peak bytes of :func:`experiments`: the three samples, W0/G0/W1, one chunk of
-    features per product, the ridge systems (N x N for the CK in primal form, else the packed
+    features per product, the ridge systems (N x N for the CK in primal form, else the
     lower triangle of an n x n kernel, about n (n + 512) / 2 entries)."""
     elt = torch.tensor([], dtype=dtype).element_size()
     words = (2 * n + n_test) * d + 3 * d * N + 2 * (1 << 20)
-    packed = n * (n + BLOCK) // 2
+    lower = n * (n + BLOCK) // 2  # an n x n kernel's lower block rows
     if "ck" in features or "ck1" in features:
-        words += N * N if n >= N else packed
+        words += N * N if n >= N else lower
     if "ntk" in features:
-        words += max(packed, N * d)
+        words += max(lower, N * d)
     return int(words * elt)
 
 

@@ -47,10 +47,11 @@ def _dense_rows(M: torch.Tensor, starts: list[int]) -> list[torch.Tensor]:
     return [M[s:e, :e] for s, e in zip(starts[:-1], starts[1:])]
 
 
-def _packed_rows(n: int, starts: list[int], *, dtype, device) -> list[torch.Tensor]:
-    """Zeroed block rows of an n x n lower triangle, about n (n + BLOCK) / 2 entries in all: row
-    block I is a (s_{I+1} - s_I, s_{I+1}) matrix. Each is allocated on its own, so that the
-    smaller ones can reuse memory freed earlier (an input's hole) instead of growing the heap."""
+def _lower_rows(n: int, starts: list[int], *, dtype, device) -> list[torch.Tensor]:
+    """Zeroed block rows that hold only the lower triangle of an n x n matrix, about
+    n (n + BLOCK) / 2 entries in all: row block I is a (s_{I+1} - s_I, s_{I+1}) matrix. Each is
+    allocated on its own, so that the smaller ones can reuse memory freed earlier (an input's
+    hole) instead of growing the heap."""
     return [torch.zeros(e - s, e, dtype=dtype, device=device) for s, e in zip(starts[:-1], starts[1:])]
 
 
@@ -61,7 +62,8 @@ def _cholesky_rows_(
 
     Row by row (left-looking): L_IJ = (K_IJ - L_{I,<J} L_{J,<J}^T) L_JJ^{-T} for J < I, then
     L_II = chol(K_II - L_{I,<I} L_{I,<I}^T). Only the lower triangle is read or written, so the
-    rows may be views of a dense matrix or a packed buffer of half its size.
+    rows may be views of a dense matrix (:func:`_dense_rows`) or arrays holding only the lower
+    triangle, about half its size (:func:`_lower_rows`).
     """
     for i, R in enumerate(rows):
         s = starts[i]
@@ -163,13 +165,13 @@ def ridge_risk(
 
 
 def _gram_rows(X: torch.Tensor, W: torch.Tensor, feature, starts: list[int]) -> list[torch.Tensor]:
-    """Lower block rows (packed, :func:`_packed_rows`) of S S^T with S = feature(X W), (n, N).
+    """Lower block rows (:func:`_lower_rows`) of S S^T with S = feature(X W), (n, N).
 
     Accumulated over chunks of neurons: the (n, N) matrix S is never held whole. ``feature``
     may overwrite its argument (a fresh product).
     """
     n, N = X.shape[0], W.shape[1]
-    rows = _packed_rows(n, starts, dtype=W.dtype, device=W.device)
+    rows = _lower_rows(n, starts, dtype=W.dtype, device=W.device)
     step = row_chunk(n)
     for c in range(0, N, step):
         S = feature(X @ W[:, c : c + step])
@@ -180,7 +182,7 @@ def _gram_rows(X: torch.Tensor, W: torch.Tensor, feature, starts: list[int]) -> 
 
 
 def _kernel_solve(rows: list[torch.Tensor], starts: list[int], y: torch.Tensor, shift: float):
-    """(K + shift I)^{-1} y for K given by packed lower block rows (factorised in place)."""
+    """(K + shift I)^{-1} y for K given by its lower block rows (factorised in place)."""
     _cholesky_rows_(rows, starts, shift, _not_pd(shift))
     return _solve_rows(rows, starts, y)
 
@@ -190,7 +192,7 @@ def _ck_fit(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lam: float, act) 
 
     With unscaled F = sigma(X W) = sqrt(N) Phi the estimator of :func:`ridge_risk` reads
     (F^T F + n lam I) c = F^T y (primal, n >= N), or c = F^T (F F^T + n lam I)^{-1} y (kernel
-    form, n < N, the kernel's lower triangle packed). Both are accumulated over chunks, so no
+    form, n < N, only the kernel's lower triangle held). Both are accumulated over chunks, so no
     (n, N) matrix is ever held.
     """
     n, N = X.shape[0], W.shape[1]
@@ -261,8 +263,8 @@ def ntk_kernel(
 
 
 def _ntk_train_rows(X: torch.Tensor, W: torch.Tensor, act, starts: list[int]) -> list[torch.Tensor]:
-    """Lower block rows (packed) of the training NTK K(X, X) of :func:`ntk_kernel`: half the
-    memory and about half the products of the full kernel."""
+    """Lower block rows of the training NTK K(X, X) of :func:`ntk_kernel`: half the memory and
+    about half the products of the full kernel."""
     d, N = W.shape
     rows = _gram_rows(X, W, act.prime_, starts)
     scale = 1.0 / (d * N)
@@ -288,7 +290,7 @@ def _ntk_dual(X: torch.Tensor, W: torch.Tensor, coef: torch.Tensor, act) -> torc
 
 def _ntk_fit(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lam: float, act) -> torch.Tensor:
     """The NTK ridge fit as the (N, d) matrix V of :func:`_ntk_dual`. The training kernel is
-    held only here, as its packed lower triangle (n (n + 512) / 2 entries), factorised in place."""
+    held only here, as its lower triangle (n (n + BLOCK) / 2 entries), factorised in place."""
     n, N = X.shape[0], W.shape[1]
     starts = _block_starts(n)
     coef = _kernel_solve(_ntk_train_rows(X, W, act, starts), starts, y, n * lam / N)
