@@ -17,6 +17,7 @@ import ipywidgets as W
 import torch
 
 from .. import mfld as M
+from .._utils import check_real
 from ..viz import mfld as V
 
 
@@ -41,9 +42,7 @@ class _Throttle:
     """
 
     def __init__(self, interval: float):
-        if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval >= 0):
-            raise ValueError(f"min_update_s={interval!r} is invalid: must be a number of seconds >= 0")
-        self.interval = float(interval)
+        self.interval = check_real("min_update_s", interval, low=0.0)
         self.last = -math.inf
 
     def reset(self) -> None:
