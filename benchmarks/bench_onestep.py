@@ -36,6 +36,7 @@ import torch
 
 from benchmarks._timing import median_time, record
 from nnrep_lite import onestep
+from nnrep_lite._utils import allocator_env
 
 ALPHAS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
 PAPER_SIZE = (4096, 1024, 2048, 2048)  # n, d, N, n_test
@@ -101,7 +102,8 @@ base = hwm()
 onestep.experiment({n}, {d}, {N}, alpha=0.5, generator=0, n_test={n_test})
 print(json.dumps({{"peak_growth_mb": (hwm() - base) / 1024}}))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # inherits the allocator settings
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=allocator_env())  # the project's settings unless the caller set its own
     res = json.loads(out.stdout.strip().splitlines()[-1])
     inputs = 4 * ((2 * n + n_test) * d + d * N) / 2**20
     res.update({"n": n, "inputs_mb": inputs, "ratio_to_inputs": res["peak_growth_mb"] / inputs})

@@ -126,6 +126,7 @@ class Regression(Objective):
         self.lambda1 = check_real("lambda1", lambda1, low=0.0)
         self.z, self.y = z, y
         self.zaug = torch.cat([z, torch.ones_like(z[:, :1])], 1)  # (n, d + 1)
+        self._zaug2t_cache: tuple | None = None  # (key of zaug, 2 [z, 1]^T)
         self.n_data = z.shape[0]
         self.input_dim = z.shape[1]
         self.dim = z.shape[1] + 2
@@ -207,7 +208,7 @@ class Regression(Objective):
         if not full:
             return zaug.T * 2.0
         key = (zaug.data_ptr(), tuple(zaug.shape), zaug.dtype, zaug.device)
-        cached = getattr(self, "_zaug2t_cache", None)
+        cached = self._zaug2t_cache
         if cached is None or cached[0] != key:
             cached = self._zaug2t_cache = (key, (zaug.T * 2.0).contiguous())
         return cached[1]

@@ -21,7 +21,7 @@ from .._utils import (
     check_real,
 )
 from .model import init_params, negative_gradient, rank_one_error, sample_teacher
-from .ridge import BLOCK, _ck_fit, _ck_predict, _ntk_fit, _ntk_predict, _risk
+from .ridge import BLOCK, FITS, _fitted_risk, _risk
 from .spectrum import singular_values, spike_overlap, top_left_singular_vector
 from .theory import (
     bulk_edge,
@@ -90,7 +90,7 @@ def experiments(
     alphas = [check_real("alpha", al, low=0.0, high=1.0) for al in alphas]
     lam = check_real("lam", lam, low=0.0)
     noise = check_real("noise", noise, low=0.0)
-    get_activation(activation, "activation")
+    act = get_activation(activation, "activation")
     get_activation(target, "target")
     features = _check_features(features)
     if dtype not in (torch.float32, torch.float64):
@@ -114,15 +114,9 @@ def experiments(
 
     # The fits at W0 come before the test set is drawn, so that the NTK's (n, n) kernel is never
     # held next to it; nothing is drawn in between, so the test set is the same draw.
-    act = get_activation(activation)
-    fits = {}
-    if "ntk" in features:
-        fits["ntk"] = _ntk_fit(X2, y2, W0, lam, act)
-    if "ck" in features:
-        fits["ck"] = _ck_fit(X2, y2, W0, lam, act)
+    fits = {f: FITS[f][0](X2, y2, W0, lam, act) for f in ("ntk", "ck") if f in features}
     X3, _, f3 = sample_teacher(n_test, beta, target=target, noise=0.0, generator=generator)
-    predict = {"ck": _ck_predict, "ntk": _ntk_predict}
-    shared = {f: _risk(predict[f](X3, W0, fit, act), f3) for f, fit in fits.items()}
+    shared = {f: _risk(FITS[f][1](X3, W0, fit, act), f3) for f, fit in fits.items()}
     del fits
 
     psi1, psi2 = n / d, N / d
@@ -141,7 +135,7 @@ def experiments(
             )
         risk = dict(shared)
         if "ck1" in features:
-            risk["ck1"] = _risk(_ck_predict(X3, W1, _ck_fit(X2, y2, W1, lam, act), act), f3)
+            risk["ck1"] = _fitted_risk("ck", X2, y2, X3, f3, W1, lam, act)
         res = {
             "risk": {f: risk[f] for f in features},
             "alpha": alpha,

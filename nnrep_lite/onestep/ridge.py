@@ -55,9 +55,7 @@ def _lower_rows(n: int, starts: list[int], *, dtype, device) -> list[torch.Tenso
     return [torch.zeros(e - s, e, dtype=dtype, device=device) for s, e in zip(starts[:-1], starts[1:])]
 
 
-def _cholesky_rows_(
-    rows: list[torch.Tensor], starts: list[int], shift: float, fail: Exception
-) -> None:
+def _cholesky_rows_(rows: list[torch.Tensor], starts: list[int], shift: float) -> None:
     """Cholesky factor L of (K + shift I), in place, with K given by its lower block rows.
 
     Row by row (left-looking): L_IJ = (K_IJ - L_{I,<J} L_{J,<J}^T) L_JJ^{-T} for J < I, then
@@ -81,8 +79,17 @@ def _cholesky_rows_(
             D.addmm_(R[:, :s], R[:, :s].T, alpha=-1.0)
         L, info = torch.linalg.cholesky_ex(D)
         if int(info) != 0:
-            raise fail
+            raise ValueError(
+                f"the ridge system is not positive definite (shift={shift:g}); increase lam or "
+                "use dtype=torch.float64"
+            )
         D.copy_(L)
+
+
+def _kernel_solve(rows: list[torch.Tensor], starts: list[int], y: torch.Tensor, shift: float):
+    """(K + shift I)^{-1} y for K given by its lower block rows (factorised in place)."""
+    _cholesky_rows_(rows, starts, shift)
+    return _solve_rows(rows, starts, y)
 
 
 def _solve_rows(rows: list[torch.Tensor], starts: list[int], b: torch.Tensor) -> torch.Tensor:
@@ -101,13 +108,6 @@ def _solve_rows(rows: list[torch.Tensor], starts: list[int], b: torch.Tensor) ->
     return x
 
 
-def _not_pd(shift: float) -> ValueError:
-    return ValueError(
-        f"the ridge system is not positive definite (shift={shift:g}); increase lam or use "
-        "dtype=torch.float64"
-    )
-
-
 def solve_spd(
     M: torch.Tensor, b: torch.Tensor, shift: float, *, overwrite: bool = False
 ) -> torch.Tensor:
@@ -120,9 +120,7 @@ def solve_spd(
     if not overwrite:
         M = M.clone()
     starts = _block_starts(M.shape[0])
-    rows = _dense_rows(M, starts)
-    _cholesky_rows_(rows, starts, shift, _not_pd(shift))
-    return _solve_rows(rows, starts, b)
+    return _kernel_solve(_dense_rows(M, starts), starts, b, shift)
 
 
 def _risk(pred: torch.Tensor, f_test: torch.Tensor) -> float:
@@ -181,12 +179,6 @@ def _gram_rows(X: torch.Tensor, W: torch.Tensor, feature, starts: list[int]) -> 
     return rows
 
 
-def _kernel_solve(rows: list[torch.Tensor], starts: list[int], y: torch.Tensor, shift: float):
-    """(K + shift I)^{-1} y for K given by its lower block rows (factorised in place)."""
-    _cholesky_rows_(rows, starts, shift, _not_pd(shift))
-    return _solve_rows(rows, starts, y)
-
-
 def _ck_fit(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lam: float, act) -> torch.Tensor:
     """Coefficients c (N,) of the CK ridge fit, predictions sigma(x W) c.
 
@@ -235,8 +227,7 @@ def ck_risk(
     over chunks of neurons.
     """
     lam = check_real("lam", lam, low=0.0)
-    act = get_activation(activation)
-    return _risk(_ck_predict(X_test, W, _ck_fit(X_train, y_train, W, lam, act), act), f_test)
+    return _fitted_risk("ck", X_train, y_train, X_test, f_test, W, lam, get_activation(activation))
 
 
 def ntk_kernel(
@@ -308,6 +299,18 @@ def _ntk_predict(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, act) -> torc
     )
 
 
+#: feature map -> (fit, predict): ``fit(X, y, W, lam, act)`` gives what ``predict(X_test, W, fit,
+#: act)`` needs, the (m,) predictions; the two can run apart (experiments fit before the test
+#: set is drawn).
+FITS = {"ck": (_ck_fit, _ck_predict), "ntk": (_ntk_fit, _ntk_predict)}
+
+
+def _fitted_risk(kind: str, X_train, y_train, X_test, f_test, W, lam: float, act) -> float:
+    """Test risk of the ridge fit ``kind`` ("ck" or "ntk") on features at W."""
+    fit, predict = FITS[kind]
+    return _risk(predict(X_test, W, fit(X_train, y_train, W, lam, act), act), f_test)
+
+
 def ntk_risk(
     X_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -328,5 +331,4 @@ def ntk_risk(
     test predictions go through an (N, d) matrix instead of an (n_test, n) test kernel.
     """
     lam = check_real("lam", lam, low=0.0)
-    act = get_activation(activation)
-    return _risk(_ntk_predict(X_test, W, _ntk_fit(X_train, y_train, W, lam, act), act), f_test)
+    return _fitted_risk("ntk", X_train, y_train, X_test, f_test, W, lam, get_activation(activation))
