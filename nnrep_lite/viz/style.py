@@ -1,11 +1,236 @@
-"""Shared figure conventions: the colour-blind-safe palette and tensor-to-array conversion."""
+"""The one projector style every figure builder uses: palette, fonts, width that follows the
+output area, legends that stay inside the figure, and panels that stack on a narrow screen.
+
+Plotly text is not LaTeX: JupyterLab 4 leaves ``$...$`` in plotly titles blank. Labels use
+Unicode and plotly's ``<sub>``/``<sup>`` (σ<sub>t</sub>, λ<sub>2</sub>, ‖P<sub>&gt;1</sub>f*‖²);
+:func:`figure_texts` lists every label of a figure so tests can check them.
+Imports plotly and numpy only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+#: The width budget every figure is designed for: JupyterLab's output area at 1280x720 with
+#: the file browser open is about 850 px. Figures carry no fixed width (they follow the output
+#: area); this number only decides how many panels sit side by side.
+OUTPUT_WIDTH_PX = 850
+#: Below this width a row of more than two panels does not read: :func:`panel_grid` stacks.
+WRAP_BELOW_PX = 900
+
+TICK_FONT_PX = 14
+TITLE_FONT_PX = 17
+AXIS_TITLE_FONT_PX = 16
+LEGEND_FONT_PX = 14
+FONT_FAMILY = "Open Sans, Verdana, Arial, sans-serif"
+
+#: Default figure height (px) for one panel; builders pass their own for taller layouts.
+DEFAULT_HEIGHT = 440
+
+_LEGENDS = ("below", "inside", "right-inside", "none")
+
+
+def projector_layout(*, height: int = DEFAULT_HEIGHT, legend: str = "below", **layout) -> dict:
+    """Layout keyword arguments for a figure read on a projector.
+
+    ``autosize`` with no width: the figure fills the output area (JupyterLab, voila and the
+    static report alike). ``legend`` is one of ``"below"`` (horizontal, under the plot: wraps
+    onto more rows instead of leaving the figure), ``"inside"`` (top left corner of the plot,
+    on a translucent box), ``"right-inside"`` (top right corner) or ``"none"``.
+    Extra keyword arguments are passed on (and win over the defaults).
+    """
+    if legend not in _LEGENDS:
+        raise ValueError(f"legend={legend!r} is invalid: must be one of {', '.join(_LEGENDS)}")
+    if "width" in layout:
+        raise ValueError("width is not allowed: figures follow the output area (autosize)")
+    base: dict = {
+        "template": "plotly_white",
+        "autosize": True,
+        "height": int(height),
+        "font": {"size": TICK_FONT_PX, "family": FONT_FAMILY},
+        "title": {"font": {"size": TITLE_FONT_PX}, "x": 0.02, "xanchor": "left"},
+        "margin": {"l": 70, "r": 30, "t": 60, "b": 60},
+        "hoverlabel": {"font": {"size": LEGEND_FONT_PX}},
+    }
+    legend_box = {"font": {"size": LEGEND_FONT_PX}, "bgcolor": "rgba(255,255,255,0.75)"}
+    if legend == "below":
+        base["legend"] = {**legend_box, "orientation": "h", "x": 0, "xanchor": "left",
+                          "y": -0.18, "yanchor": "top"}
+        base["margin"]["b"] = 70
+    elif legend == "inside":
+        base["legend"] = {**legend_box, "x": 0.01, "xanchor": "left", "y": 0.99, "yanchor": "top"}
+    elif legend == "right-inside":
+        base["legend"] = {**legend_box, "x": 0.99, "xanchor": "right", "y": 0.99, "yanchor": "top"}
+    else:
+        base["showlegend"] = False
+    title = layout.pop("title", None)
+    if title is not None:
+        base["title"] = {**base["title"], **(title if isinstance(title, dict) else {"text": title})}
+    _merge(base, layout)
+    return base
+
+
+def _merge(into: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key]}
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def style_axes(fig: go.Figure) -> go.Figure:
+    """Tick and axis-title fonts of every axis (subplots included), automargin on."""
+    fig.update_xaxes(tickfont={"size": TICK_FONT_PX}, title_font={"size": AXIS_TITLE_FONT_PX},
+                     automargin=True)
+    fig.update_yaxes(tickfont={"size": TICK_FONT_PX}, title_font={"size": AXIS_TITLE_FONT_PX},
+                     automargin=True)
+    fig.update_annotations(font_size=AXIS_TITLE_FONT_PX)  # subplot titles
+    return fig
+
+
+def new_figure(widget: bool = False, *, height: int = DEFAULT_HEIGHT, legend: str = "below",
+               **layout) -> go.Figure:
+    """An empty ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``) in the projector style."""
+    fig = go.FigureWidget() if widget else go.Figure()
+    fig.update_layout(**projector_layout(height=height, legend=legend, **layout))
+    return style_axes(fig)
+
+
+def apply_style(fig: go.Figure, *, height: int = DEFAULT_HEIGHT, legend: str = "below",
+                **layout) -> go.Figure:
+    """Put an existing figure (e.g. from ``make_subplots``) in the projector style; returns it."""
+    fig.update_layout(**projector_layout(height=height, legend=legend, **layout))
+    return style_axes(fig)
+
+
+def panel_grid(n_panels: int, *, available_px: int = OUTPUT_WIDTH_PX, max_cols: int = 2) -> tuple[int, int]:
+    """``(rows, cols)`` for ``n_panels`` subplots: side by side while each keeps at least
+    ``WRAP_BELOW_PX / 2`` px, else stacked (at 850 px: at most two columns)."""
+    if n_panels < 1:
+        raise ValueError(f"n_panels={n_panels} is invalid: must be >= 1")
+    cols = max(1, min(n_panels, max_cols, available_px // (WRAP_BELOW_PX // 2)))
+    rows = -(-n_panels // cols)
+    return rows, cols
+
+
+def subplots(n_panels: int, *, widget: bool = False, titles=None, panel_height: int = 360,
+             legend: str = "below", shared_xaxes: bool = False, max_cols: int = 2,
+             specs=None, **layout) -> go.Figure:
+    """``n_panels`` subplots laid out by :func:`panel_grid` (two a row at most, stacked below
+    that), in the projector style. Panel ``i`` (0-based) is at ``row = i // cols + 1``,
+    ``col = i % cols + 1``: use :func:`panel_position`."""
+    rows, cols = panel_grid(n_panels, max_cols=max_cols)
+    if specs is not None and len(specs) != rows * cols:
+        raise ValueError(f"specs has {len(specs)} entries: must have rows*cols = {rows * cols}")
+    grid_specs = None
+    if specs is not None:
+        grid_specs = [list(specs[r * cols:(r + 1) * cols]) for r in range(rows)]
+    titles = list(titles) if titles is not None else None
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_xaxes=shared_xaxes,
+                        horizontal_spacing=0.14 if cols > 1 else 0.0,
+                        vertical_spacing=min(0.3, 0.5 / rows) if rows > 1 else 0.0,
+                        specs=grid_specs)
+    if widget:
+        fig = go.FigureWidget(fig)
+    height = layout.pop("height", panel_height * rows + 40)
+    return apply_style(fig, height=height, legend=legend, **layout)
+
+
+def panel_position(i: int, n_panels: int, *, max_cols: int = 2) -> dict:
+    """``{"row": r, "col": c}`` of panel ``i`` in :func:`subplots` with ``n_panels`` panels."""
+    _, cols = panel_grid(n_panels, max_cols=max_cols)
+    return {"row": i // cols + 1, "col": i % cols + 1}
+
+
+def theory_line(**line) -> dict:
+    """Line style for a theoretical curve: dashed, 3 px."""
+    return {"dash": "dash", "width": 3, **line}
+
+
+# ------------------------------------------------------------------ label checks
+
+
+def _texts_of_layout(layout: dict) -> Iterator[tuple[str, str]]:
+    title = layout.get("title")
+    if isinstance(title, dict):
+        title = title.get("text")
+    if title:
+        yield "title", str(title)
+    for key, value in layout.items():
+        if (key.startswith("xaxis") or key.startswith("yaxis") or key.startswith("zaxis")
+                or key in ("scene",) or key.startswith("coloraxis")) and isinstance(value, dict):
+            if key == "scene" or key.startswith("scene"):
+                yield from _texts_of_layout(value)
+                continue
+            t = value.get("title")
+            if isinstance(t, dict):
+                t = t.get("text")
+            if t:
+                yield f"{key}.title", str(t)
+            cbar = value.get("colorbar") or {}
+            ct = (cbar.get("title") or {}) if isinstance(cbar, dict) else {}
+            ct = ct.get("text") if isinstance(ct, dict) else ct
+            if ct:
+                yield f"{key}.colorbar.title", str(ct)
+    for i, ann in enumerate(layout.get("annotations") or []):
+        if ann.get("text"):
+            yield f"annotations[{i}]", str(ann["text"])
+    legend = layout.get("legend") or {}
+    lt = legend.get("title") if isinstance(legend, dict) else None
+    lt = lt.get("text") if isinstance(lt, dict) else lt
+    if lt:
+        yield "legend.title", str(lt)
+    for i, menu in enumerate(layout.get("updatemenus") or []):
+        for j, button in enumerate(menu.get("buttons") or []):
+            if button.get("label"):
+                yield f"updatemenus[{i}].buttons[{j}]", str(button["label"])
+    for i, slider in enumerate(layout.get("sliders") or []):
+        cv = (slider.get("currentvalue") or {}).get("prefix")
+        if cv:
+            yield f"sliders[{i}].prefix", str(cv)
+
+
+def figure_texts(fig) -> list[tuple[str, str]]:
+    """Every human-readable label of a figure as ``(where, text)``: the title, axis titles,
+    colour-bar titles, annotations, legend title, trace names shown in the legend, and
+    colour bars of traces. Used to check that no label holds LaTeX (``$`` or ``\\``)."""
+    d = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
+    out = list(_texts_of_layout(d.get("layout") or {}))
+    for i, trace in enumerate(d.get("data") or []):
+        name = trace.get("name")
+        if name and trace.get("showlegend", True) is not False:
+            out.append((f"data[{i}].name", str(name)))
+        for holder in (trace, trace.get("marker") or {}):
+            cbar = holder.get("colorbar") if isinstance(holder, dict) else None
+            if isinstance(cbar, dict):
+                ct = cbar.get("title")
+                ct = ct.get("text") if isinstance(ct, dict) else ct
+                if ct:
+                    out.append((f"data[{i}].colorbar.title", str(ct)))
+        lg = trace.get("legendgrouptitle")
+        if isinstance(lg, dict) and lg.get("text"):
+            out.append((f"data[{i}].legendgrouptitle", str(lg["text"])))
+    return out
+
+
+def latex_in_labels(fig) -> list[tuple[str, str]]:
+    """The labels of ``fig`` that hold ``$`` or a backslash (LaTeX that JupyterLab 4 shows blank)."""
+    return [(where, text) for where, text in figure_texts(fig) if "$" in text or "\\" in text]
+
+
+def fixed_width(fig) -> int | None:
+    """The figure's fixed pixel width, or None when it follows the output area."""
+    layout = fig.to_plotly_json().get("layout", {}) if hasattr(fig, "to_plotly_json") else fig.get("layout", {})
+    w = layout.get("width")
+    return None if w is None else int(w)
 
 
 def to_numpy(x) -> np.ndarray:
