@@ -22,8 +22,10 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 #: the file browser open is about 850 px. Figures carry no fixed width (they follow the output
 #: area); this number only decides how many panels sit side by side.
 OUTPUT_WIDTH_PX = 850
-#: Below this width a row of more than two panels does not read: :func:`panel_grid` stacks.
+#: Below this width a row of three panels does not read: :func:`panel_grid` wraps them.
 WRAP_BELOW_PX = 900
+#: The narrowest a panel may be (px): panels side by side keep at least this much each.
+MIN_PANEL_PX = 400
 
 TICK_FONT_PX = 14
 TITLE_FONT_PX = 17
@@ -113,10 +115,10 @@ def apply_style(fig: go.Figure, *, height: int = DEFAULT_HEIGHT, legend: str = "
 
 def panel_grid(n_panels: int, *, available_px: int = OUTPUT_WIDTH_PX, max_cols: int = 2) -> tuple[int, int]:
     """``(rows, cols)`` for ``n_panels`` subplots: side by side while each keeps at least
-    ``WRAP_BELOW_PX / 2`` px, else stacked (at 850 px: at most two columns)."""
+    ``MIN_PANEL_PX``, wrapped onto more rows otherwise (at 850 px: two columns at most)."""
     if n_panels < 1:
         raise ValueError(f"n_panels={n_panels} is invalid: must be >= 1")
-    cols = max(1, min(n_panels, max_cols, available_px // (WRAP_BELOW_PX // 2)))
+    cols = max(1, min(n_panels, max_cols, available_px // MIN_PANEL_PX))
     rows = -(-n_panels // cols)
     return rows, cols
 
