@@ -15,12 +15,15 @@ import importlib
 __version__ = "0.1.0"
 
 _HELPERS = {
-    "DivergenceError", "MemoryBudgetError", "as_generator", "check_parameters", "default_device",
-    "memory_budget", "resolve_profile",
+    "DivergenceError", "MemoryBudgetError", "as_generator", "default_device", "memory_budget",
+    "resolve_profile",
 }
-_SUBMODULES = {"bspline", "densities", "diffusion", "mfld", "onestep", "viz", "widgets", "sweep", "cli"}
+#: names from the workflow layer (records and notebook parameters), imported on first use
+_WORKFLOW = {"record": "records", "check_parameters": "parameters"}
+_SUBMODULES = {"bspline", "densities", "diffusion", "mfld", "onestep", "viz", "widgets", "workflow",
+               "sweep", "cli"}
 
-__all__ = ["__version__", "record", *sorted(_HELPERS), *sorted(_SUBMODULES)]
+__all__ = ["__version__", *sorted(_WORKFLOW), *sorted(_HELPERS), *sorted(_SUBMODULES)]
 
 
 def __getattr__(name: str):
@@ -28,8 +31,8 @@ def __getattr__(name: str):
         return getattr(importlib.import_module("._utils", __name__), name)
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
-    if name == "record":
-        return importlib.import_module(".sweep", __name__).record
+    if name in _WORKFLOW:
+        return getattr(importlib.import_module(f".workflow.{_WORKFLOW[name]}", __name__), name)
     raise AttributeError(f"module 'nnrep_lite' has no attribute {name!r}")
 
 

@@ -264,46 +264,6 @@ def check_memory(nbytes: float, *, what: str, reduce: str, device=None) -> None:
         )
 
 
-# ---------------------------------------------------------------- papermill parameters
-
-_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-
-
-def check_parameters(namespace: dict, **expected: type) -> dict:
-    """Validate a notebook's papermill parameters right after the parameters cell.
-
-    ``expected`` maps each parameter name to its type (``float`` also accepts ints). Any other
-    public name in ``namespace`` that is a plain value (a misspelt ``-p sed 3``) is refused, as
-    is a value of the wrong type; the message lists the notebook's parameters.
-
-    Returns:
-        ``{name: value}`` of the expected parameters.
-    """
-    listing = ", ".join(f"{k}: {t.__name__}" for k, t in expected.items())
-    plain = (bool, int, float, str, type(None), list, tuple, dict)
-    unknown = sorted(
-        k for k, v in namespace.items()
-        if not k.startswith("_") and k not in expected and k not in _IPYTHON_NAMES and isinstance(v, plain)
-    )
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}: this notebook's parameters are {listing}")
-    out = {}
-    for name, typ in expected.items():
-        if name not in namespace:
-            raise ValueError(f"parameter {name} is missing: this notebook's parameters are {listing}")
-        value = namespace[name]
-        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise TypeError(
-                f"parameter {name}={value!r} is invalid: must be of type {typ.__name__} "
-                f"(this notebook's parameters are {listing})"
-            )
-        out[name] = value
-    return out
-
-
 def as_samples(data, *, name: str = "data", min_rows: int = 2) -> torch.Tensor:
     """Samples as an (n, d) tensor (a 1-D input becomes (n, 1)) with at least ``min_rows`` rows."""
     data = as_tensor(data)

@@ -14,6 +14,8 @@ import nbformat
 import pytest
 
 from nnrep_lite import cli
+from nnrep_lite.workflow import doctor as doctor_mod
+from nnrep_lite.workflow import report as report_mod
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny_sweep.ipynb"
@@ -124,7 +126,7 @@ def test_report_renders_interactive_site(tmp_path, capsys):
     assert max(abs(y - math.sin(2.5 * x)) for x, y in zip(xs, ys)) < 1e-9
     nb = nbformat.read(executed / "widget_demo.ipynb", as_version=4)
     assert nb.metadata["nnrep"]["records"] == {"n_points": 50}
-    assert not any(cli._SNAPSHOT_TAG in c.metadata.get("tags", []) for c in nb.cells)
+    assert not any(report_mod._SNAPSHOT_TAG in c.metadata.get("tags", []) for c in nb.cells)
     assert "widgets" in nb.metadata  # widget state saved for the other widgets
     report = json.loads((site / "report.json").read_text())
     assert [e["status"] for e in report] == ["ok", "ok"] and report[0]["figures"] == 2
@@ -157,7 +159,7 @@ def test_doctor_reports_versions_and_extensions(capsys):
 def test_doctor_fix_it_lines(monkeypatch, capsys):
     exts = {"@jupyter-widgets/jupyterlab-manager": {"version": "5", "enabled": False, "ok": True},
             "jupyterlab-plotly": {"version": "6", "enabled": True, "ok": False}}
-    monkeypatch.setattr(cli, "labextensions", lambda: exts)
+    monkeypatch.setattr(doctor_mod, "labextensions", lambda: exts)
     monkeypatch.setenv("NNREP_DEVICE", "cpu")
     problems = cli.doctor(log=lambda s: None)
     assert len(problems) == 3

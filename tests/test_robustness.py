@@ -248,6 +248,7 @@ def test_record_round_trips_through_notebook_and_results(tmp_path_factory, name,
     import nbformat
 
     from nnrep_lite import sweep
+    from nnrep_lite.workflow import sweep as sweep_impl
 
     stored = sweep.record(name, value)
     assert json.loads(json.dumps(stored)) == stored  # strict JSON
@@ -261,8 +262,8 @@ def test_record_round_trips_through_notebook_and_results(tmp_path_factory, name,
     out = tmp_path_factory.mktemp("csv") / "results.csv"
     marker = {"run": "r", "parameters": {"seed": 1}, "records": {name: stored}, "status": "ok", "error": "",
               "seconds": 1.0}
-    columns, rows = sweep._table([marker], ["seed"])
-    sweep._write_csv(out, columns, rows)
+    columns, rows = sweep_impl._table([marker], ["seed"])
+    sweep_impl._write_csv(out, columns, rows)
     back = sweep.read_results(out)[0]
     column = name if name not in ("seed", "run", "status", "error", "seconds") else f"record_{name}"
     cell_text = back[column]

@@ -18,6 +18,8 @@ import torch
 
 import nnrep_lite
 from nnrep_lite import cli, sweep
+from nnrep_lite.workflow import execution
+from nnrep_lite.workflow import sweep as sweep_impl
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny_sweep.ipynb"
@@ -132,8 +134,8 @@ def test_run_names_cannot_escape(value, tmp_path):
 
 def test_atomic_write_replaces_whole_file(tmp_path):
     target = tmp_path / "f.csv"
-    sweep._atomic_write(target, "old\n")
-    sweep._atomic_write(target, "new\n" * 1000)
+    execution._atomic_write(target, "old\n")
+    execution._atomic_write(target, "new\n" * 1000)
     assert target.read_text() == "new\n" * 1000
     assert list(tmp_path.iterdir()) == [target]  # no temp files left behind
     assert (target.stat().st_mode & 0o777) == 0o644
@@ -262,11 +264,11 @@ def test_sweep_refuses_bad_input_before_running(tmp_path, capsys):
 
 
 def test_second_sweep_into_the_same_folder_is_refused(tmp_path):
-    with sweep._sweep_lock(tmp_path):
+    with sweep_impl._sweep_lock(tmp_path):
         with pytest.raises(RuntimeError, match=rf"in use: another sweep \(pid {os.getpid()}\)"):
-            with sweep._sweep_lock(tmp_path, wait_s=0.3):
+            with sweep_impl._sweep_lock(tmp_path, wait_s=0.3):
                 pass
-    with sweep._sweep_lock(tmp_path, wait_s=0.3):  # released afterwards
+    with sweep_impl._sweep_lock(tmp_path, wait_s=0.3):  # released afterwards
         pass
 
 
