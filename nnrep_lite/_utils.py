@@ -63,6 +63,15 @@ def as_generator(
     return gen
 
 
+def randn(shape, *, generator=None, device=None, dtype=None) -> torch.Tensor:
+    """Standard normal draws; the stream comes from ``generator`` (on its own device), then
+    moved to ``device``. Same seed, same CPU result bit for bit."""
+    if generator is None:
+        return torch.randn(shape, device=device, dtype=dtype)
+    out = torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
+    return out.to(device) if device is not None else out
+
+
 def resolve_profile(profile: str = "default") -> str:
     """The active notebook profile: ``NNREP_PROFILE`` when set, else ``profile``.
 

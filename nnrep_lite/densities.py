@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ._utils import as_generator, as_tensor, check_int, check_memory, check_real
+from ._utils import as_generator, as_tensor, check_int, check_memory, check_real, randn
 
 __all__ = ["GaussianMixture", "EmbeddedDensity", "randn", "ou_coefficients"]
 
@@ -25,15 +25,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 def ou_coefficients(t: float) -> tuple[float, float]:
     """``(mu_t, sigma_t^2)`` for a float ``t >= 0`` (``sigma_t^2 = -expm1(-2t)``, exact near 0)."""
     return math.exp(-t), -math.expm1(-2.0 * t)
-
-
-def randn(shape, *, generator=None, device=None, dtype=None) -> torch.Tensor:
-    """Standard normal draws; the stream comes from ``generator`` (on its own device), then
-    moved to ``device``. Same seed, same CPU result bit for bit."""
-    if generator is None:
-        return torch.randn(shape, device=device, dtype=dtype)
-    out = torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
-    return out.to(device) if device is not None else out
 
 
 def _check_t(t) -> float:

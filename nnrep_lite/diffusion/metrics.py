@@ -8,8 +8,7 @@ import math
 import numpy as np
 import torch
 
-from .._utils import as_generator, as_tensor, check_choice, check_int, check_real
-from ..densities import randn
+from .._utils import as_generator, as_tensor, check_choice, check_int, check_real, randn
 from .training import _check_times
 
 __all__ = ["bin_edges", "exact_bin_masses", "tv_distance", "w1_distance", "girsanov_kl_bound", "score_error_grid",

@@ -6,8 +6,7 @@ import math
 
 import torch
 
-from .._utils import as_generator, as_tensor, check_real
-from ..densities import randn
+from .._utils import as_generator, as_tensor, check_real, randn
 
 __all__ = ["ou_mean_std", "ou_sample"]
 

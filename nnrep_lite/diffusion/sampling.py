@@ -11,8 +11,7 @@ import math
 
 import torch
 
-from .._utils import as_generator, check_choice, check_finite, check_int, default_device
-from ..densities import randn
+from .._utils import as_generator, check_choice, check_finite, check_int, default_device, randn
 from .training import _check_times
 
 __all__ = ["time_grid", "reverse_sde_sample", "sde_update", "probability_flow_sample", "SDE_METHODS",

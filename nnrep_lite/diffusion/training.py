@@ -15,8 +15,8 @@ from .._utils import (
     check_finite,
     check_int,
     check_real,
+    randn,
 )
-from ..densities import randn
 
 __all__ = ["dsm_loss", "sample_times", "train_score"]
 
