@@ -431,7 +431,8 @@ def test_log_g_table_matches_direct():
     """LogGTable against log_g at 400001 points: over [-30, m + 30] where a table of <= 65536
     nodes meets the midpoint checks, over a narrower range for the narrowest Gaussians; through
     both entry points (z, and points x shifts)."""
-    from nnrep_lite.bspline.diffused import LogGTable, log_g
+    from nnrep_lite.bspline.diffused import log_g
+    from nnrep_lite.bspline.log_g_table import LogGTable
 
     for m in (1, 2, 4, 6):
         for tau, width in ((0.05, 1.0), (0.3, 10.0), (1.0, 30.0), (3.0, 30.0), (50.0, 30.0)):

@@ -11,7 +11,7 @@ in log space (log-sum-exp over components), so the score is finite far from the 
 
 For one scalar t in d = 2 (and in d = 1 from 150000 points x components) the tensor-product
 structure is used: per level, the factors of every shift used on either axis come from one
-table of log G (:class:`.diffused.LogGTable`, checked at every cell midpoint to 1e-12) in one
+table of log G (:class:`.log_g_table.LogGTable`, checked at every cell midpoint to 1e-12) in one
 evaluation for both axes; a level group's mixture is then a matrix product with its weight
 array or, when that array is sparse (the fine levels of a random Besov density), a sum over
 its components of exp(log factor_1 + log factor_2), in exponentials scaled by the tables'
@@ -28,13 +28,14 @@ import torch
 
 from .._utils import as_generator, as_tensor, check_int, check_real
 from .cardinal import MAX_ORDER, cardinal_bspline, evaluate_level_grid
-from .diffused import LogGTable, log_g, ou_mean_std_float
+from .diffused import log_g, ou_mean_std_float
+from .log_g_table import LogGTable
 
 
 class _LevelPlan(NamedTuple):
     """One level of the level-wise score: the axes that use it, the union of their shift
     ranges (``lo``, ``size``), its table (None: log G directly) and, for a table with h <= 1,
-    each axis's points located in it (:meth:`.diffused.LogGTable.locate`)."""
+    each axis's points located in it (:meth:`.log_g_table.LogGTable.locate`)."""
 
     axes: list
     lo: int
@@ -263,7 +264,7 @@ class BsplineDensity:
     def _levelwise(self, x64: torch.Tensor, t: float, need_grad: bool):
         """``(log p_t, score or None, rows)`` by the tensor-product structure, for scalar t and
         d <= 2. Per level, the factors of every shift used at that level on either axis come
-        from one table of log G (:class:`.diffused.LogGTable`), built once over all points and
+        from one table of log G (:class:`.log_g_table.LogGTable`), built once over all points and
         evaluated for both axes in one call. A level group's mixture is a matrix product with
         its weight array or, for a sparse weight array, a sum over its components of
         exp(log factor_1 + log factor_2); exponentials are scaled by the tables' peaks. Groups
