@@ -11,6 +11,9 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 NB ?= notebooks/00_tour.ipynb
 PORT ?= 8888
 PYTEST_ARGS ?=
+# JupyterLab refuses to start as root unless told: containers, cloud VMs and CI run as root,
+# a Binder or workstation user does not. Only uid 0 gets --allow-root.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # Allocator settings (see nnrep_lite/_utils.py ALLOCATOR_ENV; README "Performance"): glibc malloc
 # keeps freed memory for reuse in one arena, MKL keeps no private buffer cache. Kernels, tests and benchmarks
 # started from here inherit them.
@@ -24,7 +27,7 @@ export MKL_DISABLE_FAST_MM ?= 1
 
 help:
 	@echo "make lab              set up .venv and launch JupyterLab on notebooks/00_tour.ipynb"
-	@echo "make test             set up .venv; ruff, unit tests and every notebook (nbval, NNREP_PROFILE=ci)"
+	@echo "make test             set up .venv; ruff, unit tests, every notebook at NNREP_PROFILE=ci, then at default (lecture size)"
 	@echo "make report           execute every notebook (papermill) and render build/site/"
 	@echo "make bench            ratio benchmarks -> build/bench.json"
 	@echo "make present NB=...   serve one notebook with voila (lecture mode)"
@@ -61,7 +64,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 venv: $(VENV)/.installed-test
 
 lab: $(VENV)/.installed-lab
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(NB)
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) $(NB)
 
 browser-deps:
 	@bash scripts/ensure_browser.sh
@@ -69,10 +72,14 @@ browser-deps:
 # Exit code is pytest's (ruff runs first and stops the build on lint errors).
 # One OpenMP thread per process: kernels, servers and pytest share the cores, and torch's
 # spinning threads slow small tensor ops by orders of magnitude under contention.
+# The notebooks run twice: at the ci profile with the unit tests, then at the default profile
+# (the lecture size: every check cell must hold there too).
 test: $(VENV)/.installed-test browser-deps
 	$(VENV)/bin/ruff check nnrep_lite tests benchmarks
 	OMP_NUM_THREADS=1 NNREP_PROFILE=ci $(VENV)/bin/python -m pytest tests notebooks --nbval-lax \
 	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 NNREP_PROFILE=default $(VENV)/bin/python -m pytest notebooks --nbval-lax \
+	  -p no:cacheprovider --durations=10 --nbval-cell-timeout=900 $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)

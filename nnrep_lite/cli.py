@@ -26,6 +26,11 @@ from .workflow.present import present_command, serve  # noqa: F401 (public)
 from .workflow.report import build_report, render_html, static_figures  # noqa: F401 (public)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: optional modules and the extra that installs them (a missing one is a one-line message)
+OPTIONAL_MODULES = {
+    "papermill": "lab", "nbformat": "lab", "nbclient": "lab", "nbconvert": "lab", "voila": "lab",
+    "jupyter_server_mathjax": "lab", "distributed": "dask",
+}
 
 
 def _err(msg: str) -> None:
@@ -198,6 +203,12 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except RuntimeError as exc:
         _err(str(exc))
+        return EXIT_FAILED
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in OPTIONAL_MODULES:
+            raise
+        _err(f"{top} is not installed: fix: pip install 'nnrep-lite[{OPTIONAL_MODULES[top]}]'")
         return EXIT_FAILED
 
 

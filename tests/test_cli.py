@@ -184,3 +184,19 @@ def test_present_binds_localhost_with_token(capsys):
     assert cli.main(["present", str(WIDGET), "--port", "0", "--dry-run"]) == 2
     assert "port=0" in capsys.readouterr().err
     assert cli.main(["present", "missing.ipynb", "--dry-run"]) == 2
+
+
+@pytest.mark.parametrize("module, verb", [("papermill", "run"), ("voila", "present")])
+def test_a_missing_optional_dependency_is_one_line_naming_the_extra(monkeypatch, capsys, module, verb):
+    monkeypatch.setitem(sys.modules, module, None)  # import raises ModuleNotFoundError
+    if module == "voila":  # present looks the distribution up first
+        from nnrep_lite.workflow import present
+
+        monkeypatch.setattr(present, "present_command", lambda *a, **k: __import__("voila"))
+        monkeypatch.setattr("nnrep_lite.workflow.doctor._has_dist", lambda name: True)
+        args = ["present", str(WIDGET), "--dry-run"]
+    else:
+        args = ["run", str(TINY), "-o", "/tmp/never.ipynb"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nnrep: error: {module} is not installed: fix: pip install 'nnrep-lite[lab]'"]

@@ -137,6 +137,34 @@ def test_check_parameters_refuses_unknown_names_and_wrong_types():
         nnrep_lite.check_parameters(ns | {"seed": "3"}, profile=str, seed=int, smoothness=float)
 
 
+def test_check_parameters_accepts_a_second_run_all_but_not_a_new_misspelling():
+    params = 'profile = "ci"\nseed = 1\nsmoothness = 2.0'
+    check = "import nnrep_lite\nnnrep_lite.check_parameters(globals(), profile=str, seed=int, smoothness=float)"
+    ns = {"profile": "ci", "seed": 1, "smoothness": 2.0, "In": ["", params, check]}
+    nnrep_lite.check_parameters(ns, profile=str, seed=int, smoothness=float)
+    # the rest of the notebook runs and leaves its globals behind
+    ns.update(SIZES={"n": 10}, slope=-0.3, chaos=[1, 2], label="x")
+    # Run All again: the parameters cell, then the check cell
+    ns["In"] += [params, check]
+    ns.update(profile="ci", seed=2, smoothness=1.0)
+    assert nnrep_lite.check_parameters(ns, profile=str, seed=int, smoothness=float)["seed"] == 2
+    # a misspelling typed into the parameters cell before re-running it is still refused
+    ns["In"] += [params + "\nsed = 3", check]
+    ns["sed"] = 3
+    with pytest.raises(ValueError, match="unknown parameter.*sed"):
+        nnrep_lite.check_parameters(ns, profile=str, seed=int, smoothness=float)
+    del ns["sed"]
+    # ... and so is one in the check cell above the call
+    ns["In"] += [params, "sedd = 4\n" + check]
+    ns["sedd"] = 4
+    with pytest.raises(ValueError, match="unknown parameter.*sedd"):
+        nnrep_lite.check_parameters(ns, profile=str, seed=int, smoothness=float)
+    # a fresh kernel (papermill's -p sed 3) has no earlier check: refused
+    fresh = {"profile": "ci", "seed": 1, "smoothness": 2.0, "sed": 3, "In": ["", params, check]}
+    with pytest.raises(ValueError, match="unknown parameter.*sed"):
+        nnrep_lite.check_parameters(fresh, profile=str, seed=int, smoothness=float)
+
+
 # ------------------------------------------------------------------ determinism
 DETERMINISTIC = [
     lambda s: bs.BsplineDensity.random_besov(1.0, 2, max_level=3, generator=s).sample(500, generator=s + 1),

@@ -57,7 +57,8 @@ def doctor(log=print) -> list[str]:
     except Exception as exc:  # a broken torch is exactly what doctor is for
         problems.append(f"torch does not import ({exc}): fix: make venv (installs CPU torch)")
     for dist, extra in (("jupyterlab", "lab"), ("ipywidgets", ""), ("plotly", ""),
-                        ("anywidget", ""), ("voila", "lab"), ("papermill", "test")):
+                        ("anywidget", ""), ("voila", "lab"), ("papermill", "lab"),
+                        ("nbconvert", "lab"), ("jupyter-server-mathjax", "lab")):
         try:
             log(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:

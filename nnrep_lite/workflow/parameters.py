@@ -143,6 +143,49 @@ def validate_parameters(notebook, values: dict, params: dict[str, dict] | None =
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
+#: kept in the checked namespace itself (a kernel's globals): the names present when its
+#: parameters last passed the check (a private name, so the check itself skips it)
+_CHECKED_KEY = "_nnrep_checked_names"
+
+
+def _assigned_names(source: str, *, before_call: str | None = None) -> set[str]:
+    """Names bound at top level by ``source`` (a cell); with ``before_call``, only by the
+    statements before the first one that mentions it. Unparsable source binds nothing."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for stmt in tree.body:
+        if before_call is not None and before_call in (ast.get_source_segment(source, stmt) or ""):
+            break
+        targets = []
+        if isinstance(stmt, ast.Assign):
+            targets = stmt.targets
+        elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+            targets = [stmt.target]
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name):
+                    names.add(node.id)
+    return names
+
+
+def _parameter_cell_names(namespace: dict) -> set[str] | None:
+    """Names the cells that just ran before this check bind: the current cell up to the
+    ``check_parameters`` call and the cell before it (the parameters cell on a Run All).
+    None outside an IPython kernel whose namespace this is."""
+    history = namespace.get("In")
+    if not isinstance(history, list) or len(history) < 2:
+        return None
+    names = _assigned_names(history[-1], before_call="check_parameters")
+    if len(history) >= 3:
+        names |= _assigned_names(history[-2])
+    return names
+
+
 def check_parameters(namespace: dict, **expected: type) -> dict:
     """Validate a notebook's papermill parameters right after the parameters cell.
 
@@ -150,15 +193,28 @@ def check_parameters(namespace: dict, **expected: type) -> dict:
     public name in ``namespace`` that is a plain value (a misspelt ``-p sed 3``) is refused, as
     is a value of the wrong type; the message lists the notebook's parameters.
 
+    Run All a second time (or re-running the parameters cell) finds the notebook's own
+    globals from the first run (``SIZES``, results...): a name that did not exist when this
+    namespace last passed the check was made by the notebook after it, and is accepted, unless
+    the cells just run (the parameters cell, or this cell before the call) assign it. A fresh
+    kernel (papermill's) has no earlier check, so every unknown plain name is refused.
+
     Returns:
         ``{name: value}`` of the expected parameters.
     """
     listing = ", ".join(f"{k}: {t.__name__}" for k, t in expected.items())
     plain = (bool, int, float, str, type(None), list, tuple, dict)
-    unknown = sorted(
+    unknown = [
         k for k, v in namespace.items()
         if not k.startswith("_") and k not in expected and k not in _IPYTHON_NAMES and isinstance(v, plain)
-    )
+    ]
+    owner, before = namespace.get(_CHECKED_KEY, (None, None))
+    if owner != id(namespace):  # never checked, or a copy of a checked namespace: fresh
+        before = None
+    if before is not None:  # a later run in the same kernel
+        just_assigned = _parameter_cell_names(namespace) or set()
+        unknown = [k for k in unknown if k in before or k in just_assigned]
+    unknown = sorted(unknown)
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}: this notebook's parameters are {listing}")
     out = {}
@@ -175,4 +231,5 @@ def check_parameters(namespace: dict, **expected: type) -> dict:
                 f"(this notebook's parameters are {listing})"
             )
         out[name] = value
+    namespace[_CHECKED_KEY] = (id(namespace), frozenset(namespace))
     return out
