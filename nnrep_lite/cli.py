@@ -23,7 +23,7 @@ from .workflow import parameters as _parameters
 from .workflow import sweep as _sweep
 from .workflow.doctor import REQUIRED_EXTENSIONS, doctor, labextensions  # noqa: F401 (public)
 from .workflow.present import present_command, serve  # noqa: F401 (public)
-from .workflow.report import build_report, render_html, static_figures  # noqa: F401 (public)
+from .workflow.report import build_report, render_html  # noqa: F401 (public)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: optional modules and the extra that installs them (a missing one is a one-line message)

@@ -15,7 +15,7 @@ import pytest
 
 from nnrep_lite import cli
 from nnrep_lite.workflow import doctor as doctor_mod
-from nnrep_lite.workflow import report as report_mod
+from nnrep_lite.workflow import figures as figures_mod
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny_sweep.ipynb"
@@ -126,8 +126,15 @@ def test_report_renders_interactive_site(tmp_path, capsys):
     assert max(abs(y - math.sin(2.5 * x)) for x, y in zip(xs, ys)) < 1e-9
     nb = nbformat.read(executed / "widget_demo.ipynb", as_version=4)
     assert nb.metadata["nnrep"]["records"] == {"n_points": 50}
-    assert not any(report_mod._SNAPSHOT_TAG in c.metadata.get("tags", []) for c in nb.cells)
-    assert "widgets" in nb.metadata  # widget state saved for the other widgets
+    assert not any(figures_mod._SNAPSHOT_TAG in c.metadata.get("tags", []) for c in nb.cells)
+    # no widget state is stored: the live figure is a static plotly output as last drawn
+    assert "widgets" not in nb.metadata
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)
+    frozen = [o for o in outs if o.get("metadata", {}).get("nnrep", {}).get("frozen_widget")]
+    assert len(frozen) == 1 and "text/html" not in frozen[0]["data"]
+    assert frozen[0]["data"]["application/vnd.plotly.v1+json"]["data"][0]["y"] is not None
+    assert (executed / "widget_demo.ipynb").stat().st_size < 200_000
     report = json.loads((site / "report.json").read_text())
     assert [e["status"] for e in report] == ["ok", "ok"] and report[0]["figures"] == 2
 

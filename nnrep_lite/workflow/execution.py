@@ -37,6 +37,15 @@ def _atomic_write(path: Path, data) -> None:
             os.close(dirfd)
 
 
+def _restore_env(name: str, value: str | None, changed: bool) -> None:
+    if not changed:
+        return
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def execute_notebook(
     notebook,
     output,
@@ -46,6 +55,7 @@ def execute_notebook(
     cwd=None,
     progress: bool = False,
     timeout: float | None = None,
+    freeze: bool = True,
 ):
     """Execute ``notebook`` with papermill into ``output``; returns ``(nb, records, error)``.
 
@@ -54,10 +64,17 @@ def execute_notebook(
     ``profile`` parameter, if given) sets ``NNREP_PROFILE`` for the kernel, which the
     notebooks' ``resolve_profile`` honours.
     Records made with :func:`record` are lifted into ``nb.metadata["nnrep"]["records"]``.
+
+    With ``freeze`` (the default) the executed notebook stores no widget state: every live
+    figure is saved as a static plotly output as last drawn (:mod:`.figures`), and plain
+    figures as the plotly mimetype without an embedded plotly.js (``PLOTLY_RENDERER``), so
+    that it stays small and still shows its figures when reopened without a kernel.
     """
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
+
+    from .figures import add_snapshot_cell, freeze_figures
 
     parameters = dict(parameters or {})
     if profile is None and isinstance(parameters.get("profile"), str):
@@ -71,28 +88,37 @@ def execute_notebook(
     used_profile = os.environ.get("NNREP_PROFILE") or parameters.get("profile")
     if cwd is None:
         cwd = Path(notebook).parent
+    previous_renderer = os.environ.get("PLOTLY_RENDERER")
+    if freeze:
+        os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"  # no plotly.js inside the notebook
     error = None
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            progress_bar=progress,
-            cwd=str(cwd),
-            execution_timeout=timeout,
-            start_timeout=300,  # a busy machine can take minutes to start a kernel
-        )
+        with tempfile.TemporaryDirectory(prefix="nnrep-run-") as tmp:
+            source = Path(notebook)
+            if freeze:
+                staged_nb = nbformat.read(str(notebook), as_version=4)
+                add_snapshot_cell(staged_nb)
+                source = Path(tmp) / Path(notebook).name
+                nbformat.write(staged_nb, str(source))
+            pm.execute_notebook(
+                str(source),
+                str(output),
+                parameters=parameters,
+                progress_bar=progress,
+                cwd=str(cwd),
+                execution_timeout=timeout,
+                start_timeout=300,  # a busy machine can take minutes to start a kernel
+            )
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
     finally:
-        if profile is not None:  # do not leak into the caller's process
-            if previous is None:
-                os.environ.pop("NNREP_PROFILE", None)
-            else:
-                os.environ["NNREP_PROFILE"] = previous
+        _restore_env("NNREP_PROFILE", previous, profile is not None)  # do not leak into the caller
+        _restore_env("PLOTLY_RENDERER", previous_renderer, freeze)
     nb = nbformat.read(str(output), as_version=4)
     records = collect_records(nb)
     meta = nb.metadata.setdefault("nnrep", {})
+    if freeze:
+        meta["figures"] = freeze_figures(nb)
     meta["parameters"] = parameters
     meta["profile"] = used_profile
     meta["status"] = "ok" if error is None else "failed"

@@ -6,12 +6,29 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 from . import UsageError
 
+#: the voila template of lecture mode (lab, less internal outputs); it lives in JUPYTER_DATA
+TEMPLATE = "nnrep"
+JUPYTER_DATA = Path(__file__).parent / "jupyter_data"
+
+
+def voila_env(env: dict | None = None) -> dict:
+    """``env`` (default: this process's) with the project's Jupyter data folder first on
+    ``JUPYTER_PATH``, where voila finds the ``nnrep`` template."""
+    import os
+
+    env = dict(os.environ if env is None else env)
+    rest = env.get("JUPYTER_PATH")
+    env["JUPYTER_PATH"] = str(JUPYTER_DATA) + (os.pathsep + rest if rest else "")
+    return env
+
 
 def present_command(notebook, *, port: int, token: str, show_tracebacks: bool = False) -> list[str]:
-    """The voila command line: bound to 127.0.0.1, token auth on, XSRF checks untouched."""
+    """The voila command line: bound to 127.0.0.1, token auth on, XSRF checks untouched, the
+    ``nnrep`` template; run it with :func:`voila_env`."""
     from .._utils import check_int
 
     check_int("port", port, low=1, high=65535)
@@ -20,7 +37,7 @@ def present_command(notebook, *, port: int, token: str, show_tracebacks: bool = 
     cmd = [
         sys.executable, "-m", "voila", str(notebook), "--no-browser",
         f"--port={port}", "--Voila.ip=127.0.0.1", f"--token={token}",
-        "--Voila.port_retries=0",
+        "--Voila.port_retries=0", f"--template={TEMPLATE}",
     ]
     if show_tracebacks:
         cmd.append("--show_tracebacks=True")
@@ -34,10 +51,8 @@ def serve(notebook, *, port: int, token: str | None = None, profile: str | None 
     ``token`` defaults to a random one; ``profile`` sets ``NNREP_PROFILE`` for the kernel;
     ``dry_run`` prints the command instead of starting it.
     """
-    import os
     import secrets
     import subprocess
-    from pathlib import Path
 
     from .doctor import _has_dist
 
@@ -48,7 +63,7 @@ def serve(notebook, *, port: int, token: str | None = None, profile: str | None 
         raise UsageError("voila is not installed: fix: pip install 'nnrep-lite[lab]'")
     token = token or secrets.token_urlsafe(24)
     cmd = present_command(notebook, port=port, token=token)
-    env = dict(os.environ)
+    env = voila_env()
     if profile is not None:
         env["NNREP_PROFILE"] = profile
     print(f"lecture mode: http://127.0.0.1:{port}/?token={token}", flush=True)

@@ -13,115 +13,8 @@ import time
 from pathlib import Path
 
 from .execution import execute_notebook
+from .figures import add_html_twins
 from .parameters import notebook_parameters
-
-FIGURES_MIMETYPE = "application/vnd.nnrep.figures+json"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-PLOTLY_MIME = "application/vnd.plotly.v1+json"
-_SNAPSHOT_TAG = "nnrep-report-snapshot"
-_SNAPSHOT_SOURCE = '''\
-def _nnrep_snapshot():  # added by `nnrep report`, removed from the rendered page
-    import json
-
-    from IPython.display import display
-
-    try:
-        import plotly.io as pio
-        from ipywidgets.widgets.widget import _instances
-        from plotly.basewidget import BaseFigureWidget
-    except ImportError:
-        return
-    figs = {
-        model_id: json.loads(pio.to_json(w, validate=False))
-        for model_id, w in list(_instances.items())
-        if isinstance(w, BaseFigureWidget)
-    }
-    display({"application/vnd.nnrep.figures+json": figs, "text/plain": ""}, raw=True)
-
-
-_nnrep_snapshot()
-del _nnrep_snapshot
-'''
-
-
-def _add_snapshot_cell(nb) -> None:
-    import nbformat
-
-    cell = nbformat.v4.new_code_cell(_SNAPSHOT_SOURCE)
-    cell.metadata["tags"] = [_SNAPSHOT_TAG]
-    nb.cells.append(cell)
-
-
-def _plotly_models(state: dict, model_id: str, seen=None) -> list[str]:
-    """Plotly FigureWidget model ids reachable from ``model_id`` in saved widget state, in order."""
-    seen = set() if seen is None else seen
-    if model_id in seen or model_id not in state:
-        return []
-    seen.add(model_id)
-    found = []
-    entry = state[model_id]
-    inner = entry.get("state", {})
-    if "_widget_data" in inner and "_widget_layout" in inner:
-        found.append(model_id)
-    refs = []
-    for value in inner.values():
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, str) and item.startswith("IPY_MODEL_"):
-                refs.append(item[len("IPY_MODEL_"):])
-    for out in inner.get("outputs", []) if isinstance(inner.get("outputs"), list) else []:
-        if isinstance(out, dict) and WIDGET_VIEW in out.get("data", {}):
-            refs.append(out["data"][WIDGET_VIEW].get("model_id", ""))
-    for ref in refs:
-        found.extend(_plotly_models(state, ref, seen))
-    return found
-
-
-def static_figures(nb) -> int:
-    """Make plotly outputs interactive without a kernel; returns the number of figures.
-
-    The snapshot cell added before execution displayed every live FigureWidget's final
-    figure; each widget output that contains figures gets them as plotly HTML. Plain
-    figures (the plotly mimetype) get an HTML twin. plotly.js itself is loaded once per
-    page (see :func:`render_html`), never inlined per figure.
-    """
-    import plotly.io as pio
-
-    figs: dict = {}
-    keep = []
-    for cell in nb.cells:
-        if _SNAPSHOT_TAG in cell.get("metadata", {}).get("tags", []):
-            for out in cell.get("outputs", []):
-                figs.update(out.get("data", {}).get(FIGURES_MIMETYPE, {}))
-            continue
-        keep.append(cell)
-    nb.cells = keep
-    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    count = 0
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if PLOTLY_MIME in data and "text/html" not in data:
-                data["text/html"] = pio.to_html(data[PLOTLY_MIME], full_html=False,
-                                                include_plotlyjs=False, validate=False)
-                count += 1
-            if WIDGET_VIEW not in data:
-                continue
-            ids = [m for m in _plotly_models(state, data[WIDGET_VIEW].get("model_id", "")) if m in figs]
-            if not ids:
-                continue
-            parts = [
-                '<div class="nnrep-static-note">Interactive figure as last drawn; the '
-                "controls are live in JupyterLab or Binder.</div>"
-            ]
-            for model_id in ids:
-                parts.append(pio.to_html(figs[model_id], full_html=False, include_plotlyjs=False))
-                # the view is replaced, so the saved model needs no 4 MB front-end bundle
-                state[model_id].get("state", {}).pop("_esm", None)
-                count += 1
-            out["data"] = {"text/html": "\n".join(parts), "text/plain": data.get("text/plain", "")}
-    return count
 
 
 def _notebook_title(nb, fallback: str) -> str:
@@ -142,11 +35,67 @@ def _plotly_js_path() -> Path:
     return path
 
 
+#: cell tags whose outputs the page (and voila) leaves out: internal lines such as the size
+#: dictionary and the check cells' records (kept in the notebook and its metadata)
+HIDDEN_OUTPUT_TAGS = ("lecture-hide",)
+#: cells left out of the page entirely: papermill's injected parameters, the snapshot cell
+HIDDEN_CELL_TAGS = ("injected-parameters",)
+#: MathJax 2 (from the jupyter-server-mathjax package), copied next to the pages
+MATHJAX_DIR = "mathjax"
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def _mathjax_source() -> Path:
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        raise RuntimeError("offline MathJax for the report is missing: fix: pip install "
+                           "'nnrep-lite[lab]' (jupyter-server-mathjax)") from None
+    return Path(jupyter_server_mathjax.__file__).parent / "static"
+
+
+def copy_mathjax(out) -> Path:
+    """Copy MathJax into ``out/mathjax`` (once per version) so the pages typeset offline."""
+    src = _mathjax_source()
+    dest = Path(out) / MATHJAX_DIR
+    stamp = dest / ".nnrep-source"
+    if not (stamp.is_file() and stamp.read_text() == str(src)):
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(src, dest)
+        stamp.write_text(str(src))
+    return dest
+
+
+def page_notebook(nb):
+    """A copy of ``nb`` as the page shows it: no injected-parameters cell, no outputs of cells
+    tagged ``lecture-hide``, no record outputs (their values are on the index page)."""
+    import copy
+
+    from .records import RECORD_MIMETYPE
+
+    page = copy.deepcopy(nb)
+    cells = []
+    for cell in page.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & set(HIDDEN_CELL_TAGS):
+            continue
+        if cell.get("cell_type") == "code":
+            if tags & set(HIDDEN_OUTPUT_TAGS):
+                cell.outputs = []
+            else:
+                cell.outputs = [o for o in cell.outputs if RECORD_MIMETYPE not in o.get("data", {})]
+        cells.append(cell)
+    page.cells = cells
+    return page
+
+
 def render_html(nb) -> str:
-    """nbconvert's lab HTML for ``nb`` with plotly.js loaded first from ``plotly.min.js``."""
+    """nbconvert's lab HTML for ``nb`` (as :func:`page_notebook` shows it) with plotly.js loaded
+    first from ``plotly.min.js`` and MathJax from ``mathjax/`` beside the page (offline)."""
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    exporter = HTMLExporter(template_name="lab", mathjax_url=MATHJAX_URL)
+    body, _ = exporter.from_notebook_node(page_notebook(nb))
     # Before anything else in <head>: once require.js is on the page, plotly.min.js would
     # register as an AMD module instead of defining window.Plotly.
     script = '<script src="plotly.min.js" charset="utf-8"></script>'
@@ -158,59 +107,57 @@ def build_report(
     log=print,
 ) -> list[dict]:
     """Execute ``notebooks`` into ``notebooks_out`` and render ``out/<name>.html`` + index."""
-    import nbformat
 
     out, notebooks_out = Path(out), Path(notebooks_out)
     out.mkdir(parents=True, exist_ok=True)
     notebooks_out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_plotly_js_path(), out / "plotly.min.js")
-    env_renderer = os.environ.get("PLOTLY_RENDERER")
-    os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"  # HTML twins are added afterwards
+    copy_mathjax(out)
     entries = []
-    try:
-        for path in notebooks:
-            path = Path(path)
-            nb = nbformat.read(str(path), as_version=4)
-            _add_snapshot_cell(nb)
-            staged = notebooks_out / f".{path.stem}.staged.ipynb"
-            nbformat.write(nb, str(staged))
-            executed = notebooks_out / path.name
-            params = notebook_parameters(path)
-            values = {"profile": profile} if profile is not None and "profile" in params else {}
-            start = time.perf_counter()
-            try:
-                nb, records, error = execute_notebook(
-                    staged, executed, values, profile=profile, cwd=path.parent, timeout=timeout
-                )
-            finally:
-                staged.unlink(missing_ok=True)
-            seconds = time.perf_counter() - start
-            n_figs = static_figures(nb)
-            nbformat.write(nb, str(executed))
-            page = f"{path.stem}.html"
-            (out / page).write_text(render_html(nb), encoding="utf-8")
-            entry = {
-                "notebook": path.name, "title": _notebook_title(nb, path.stem), "page": page,
-                "status": "ok" if error is None else "failed", "error": error or "",
-                "seconds": round(seconds, 1), "records": records, "figures": n_figs,
-            }
-            entries.append(entry)
-            log(f"{path.name}: {entry['status']} in {seconds:.1f} s -> {out / page}"
-                + (f" ({error})" if error else ""))
-    finally:
-        if env_renderer is None:
-            os.environ.pop("PLOTLY_RENDERER", None)
-        else:
-            os.environ["PLOTLY_RENDERER"] = env_renderer
+    for path in notebooks:
+        path = Path(path)
+        executed = notebooks_out / path.name
+        params = notebook_parameters(path)
+        values = {"profile": profile} if profile is not None and "profile" in params else {}
+        start = time.perf_counter()
+        nb, records, error = execute_notebook(
+            path, executed, values, profile=profile, cwd=path.parent, timeout=timeout
+        )
+        seconds = time.perf_counter() - start
+        n_figs = add_html_twins(nb)  # the executed notebook itself keeps plotly outputs only
+        page = f"{path.stem}.html"
+        (out / page).write_text(render_html(nb), encoding="utf-8")
+        entry = {
+            "notebook": path.name, "title": _notebook_title(nb, path.stem), "page": page,
+            "status": "ok" if error is None else "failed", "error": error or "",
+            "seconds": round(seconds, 1), "records": records, "figures": n_figs,
+        }
+        entries.append(entry)
+        log(f"{path.name}: {entry['status']} in {seconds:.1f} s -> {out / page}"
+            + (f" ({error})" if error else ""))
     (out / "index.html").write_text(_index_html(entries, profile), encoding="utf-8")
     (out / "report.json").write_text(json.dumps(entries, indent=1), encoding="utf-8")
     return entries
 
 
+def format_value(value, digits: int = 4) -> str:
+    """A recorded value for people: floats to ``digits`` significant digits, lists and dicts
+    element by element, everything else as JSON."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(format_value(v, digits) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v, digits)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
 def _index_html(entries: list[dict], profile: str | None) -> str:
     rows = []
     for e in entries:
-        recs = ", ".join(f"{k} = {html.escape(json.dumps(v))}" for k, v in e["records"].items())
+        recs = ", ".join(f"{k} = {html.escape(format_value(v))}" for k, v in e["records"].items())
         status = "ok" if e["status"] == "ok" else f"failed: {html.escape(e['error'])}"
         rows.append(
             f'<tr><td><a href="{html.escape(e["page"])}">{html.escape(e["title"])}</a><br>'
