@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from nnrep_lite import cli
+from nnrep_lite.workflow.present import voila_env
 
 pytestmark = pytest.mark.browser
 
@@ -40,16 +41,13 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
-# (notebook, label text of the slider to move, value to type); the plot checked is the
-# one in the same output as that slider.
-REAL_CASES = [
-    pytest.param(ROOT / "notebooks" / "03_besov_bspline.ipynb", "N terms", "40", id="03_besov_bspline"),
-    pytest.param(ROOT / "notebooks" / "06_one_step_spike.ipynb", "α", "0.5", id="06_one_step_spike"),
-]
-DEMO_CASE = pytest.param(DATA / "widget_demo.ipynb", "frequency f", "4.2", id="widget_demo")
-# The small demo notebook stands in while fewer than two real notebooks exist (voila and the
-# static report test always use it).
-LAB_CASES = REAL_CASES + ([DEMO_CASE] if sum(p.values[0].exists() for p in REAL_CASES) < 2 else [])
+# Every notebook, as a lecturer opens it: (notebook, label text of a slider to move or None,
+# value to type). The plot checked is the one in the same output as that slider.
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SLIDERS = {"03_besov_bspline": ("N terms", "40"), "06_one_step_spike": ("α", "0.5")}
+LAB_CASES = [pytest.param(nb, *SLIDERS.get(nb.stem, (None, None)), id=nb.stem) for nb in NOTEBOOKS]
+#: JupyterLab as it starts on a projector: 1280x720, the file browser open (its default)
+VIEWPORT = {"width": 1280, "height": 720}
 
 if not Path(CHROMIUM).exists():
     pytest.skip(
@@ -128,7 +126,7 @@ def browser(tmp_path_factory):
         context = pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
+            viewport=VIEWPORT,
         )
         try:
             yield context
@@ -158,6 +156,10 @@ def lab(tmp_path_factory):
     notif.mkdir(parents=True)
     (notif / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # every cell laid out (not only those scrolled into view), so the checks see all outputs
+    tracker = tmp / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     with _server(cmd, cwd=root, env=_server_env(tmp), name="jupyterlab",
                  probe_url=f"{base}/api/status?token={token}"):
         yield {"base": base, "token": token, "root": root}
@@ -256,17 +258,90 @@ def _wait_idle(page, timeout_s: float) -> None:
     )
 
 
+# What a person sees, read from the DOM: outputs that scroll or clip sideways, plotly SVGs
+# sticking out of their output area, plotly titles that the figure defines but that are empty
+# on screen (LaTeX that JupyterLab 4 leaves blank) or hold "$".
+_LOOK = """() => {
+  const problems = [];
+  const areas = Array.from(document.querySelectorAll('.jp-OutputArea-output'));
+  for (const a of areas) {
+    if (a.offsetParent === null) continue;  // collapsed or hidden
+    if (a.scrollWidth > a.clientWidth + 1)
+      problems.push(`output scrolls sideways: ${a.scrollWidth} > ${a.clientWidth} px`);
+    const box = a.getBoundingClientRect();
+    for (const svg of a.querySelectorAll('.main-svg')) {
+      const r = svg.getBoundingClientRect();
+      if (r.width === 0) continue;
+      if (r.left < box.left - 1 || r.right > box.right + 1)
+        problems.push(`plot ${Math.round(r.width)} px wide sticks out of its ${Math.round(box.width)} px output`);
+    }
+  }
+  const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
+  let titles = 0;
+  for (const p of plots) {
+    const L = p._fullLayout;
+    if (!L) continue;
+    const want = [];
+    if (L.title && L.title.text) want.push(['title', 'gtitle', L.title.text]);
+    for (const k of Object.keys(L)) {
+      const m = /^([xy])axis(\\d*)$/.exec(k);
+      if (m && L[k] && L[k].visible !== false && L[k].title && L[k].title.text)
+        want.push([k, m[1] + m[2] + 'title', L[k].title.text]);
+    }
+    for (const [key, cls, text] of want) {
+      titles += 1;
+      if (text.includes('$')) { problems.push(`${key} holds LaTeX: ${text}`); continue; }
+      const el = p.querySelector('.' + cls);
+      const shown = el ? el.textContent.trim() : '';
+      if (!shown) problems.push(`${key} "${text}" is empty on screen`);
+    }
+  }
+  return {problems, plots: plots.length, titles, outputs: areas.length};
+}"""
+
+
+def _run_all_and_wait(page, notebook, timeout_s=300):
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_timeout(1500)  # let the run start (execution counts reset to '*')
+    page.wait_for_function(
+        f"(n) => {{ const s = ({_LAB_STATE})(n); return s && s.status === 'idle' && "
+        "(s.pending === 0 || s.errors.length > 0) && s.running === 0; }",
+        arg=notebook.name, timeout=timeout_s * 1000, polling=500,
+    )
+    page.wait_for_timeout(1500)  # last redraws of the figures
+    return page.evaluate(_LAB_STATE, notebook.name)
+
+
+def _check_what_is_seen(page, name):
+    seen = page.evaluate(_LOOK)
+    assert seen["problems"] == [], f"{name}: {seen['problems'][:8]}"
+    return seen
+
+
+def _shoot_figures(page, name):
+    """The page, and every figure on its own (scrolled into view), into build/browser/."""
+    _shot(page, name)
+    plots = page.locator(".js-plotly-plot")
+    for i in range(min(plots.count(), 30)):
+        fig = plots.nth(i)
+        try:
+            fig.scroll_into_view_if_needed(timeout=5000)
+            fig.screenshot(path=str(SHOTS / f"{name}-fig{i:02d}.png"), timeout=10_000)
+        except sync_api.Error:
+            pass  # a figure in a collapsed output
+
+
 @pytest.mark.parametrize(("notebook", "label", "value"), LAB_CASES)
 def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
-    if not notebook.exists():
-        pytest.skip(f"{notebook.relative_to(ROOT)} does not exist yet")
+    """Open, Run All, look (no sideways scroll or clipping, every title rendered, no "$", no
+    error), move a slider where the notebook has one, then Run All a second time and look again."""
     shutil.copy(notebook, lab["root"] / notebook.name)
     page = browser.new_page()
     page_errors = []
     page.on("pageerror", lambda exc: page_errors.append(f"{exc}\n{exc.stack}"))
     name = f"lab-{notebook.stem}"
     try:
-        # ?reset: a fresh workspace, so tabs of earlier tests are not restored
+        # ?reset: a fresh workspace (file browser open, as JupyterLab starts), no restored tabs
         page.goto(f"{lab['base']}/lab/tree/{notebook.name}?reset&token={lab['token']}")
         page.wait_for_selector(".jp-Notebook", timeout=90_000)
         page.wait_for_function(f"(n) => ({_LAB_STATE})(n) !== null", arg=notebook.name,
@@ -274,19 +349,19 @@ def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
         _wait_idle(page, 90)  # kernel started: "Idle" in the status bar
         page.wait_for_function(f"(n) => ({_LAB_STATE})(n).status === 'idle'", arg=notebook.name,
                                timeout=90_000)
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_function(
-            f"(n) => {{ const s = ({_LAB_STATE})(n); return s && s.status === 'idle' && "
-            "(s.pending === 0 || s.errors.length > 0) && s.running === 0; }",
-            arg=notebook.name, timeout=150_000, polling=500,
-        )
-        state = page.evaluate(_LAB_STATE, notebook.name)
+        assert page.locator(".jp-FileBrowser").first.is_visible(), "the file browser is not open"
+        state = _run_all_and_wait(page, notebook)
         assert state["errors"] == [], f"cells raised: {state['errors']}"
-        _shot(page, f"{name}-ran")
-        _move_slider_and_check_plot(page, label, value, f"{name}-moved")
-        _wait_idle(page, 60)
-        state = page.evaluate(_LAB_STATE, notebook.name)
-        assert state["errors"] == [], f"cells raised: {state['errors']}"
+        seen = _check_what_is_seen(page, name)
+        assert seen["plots"] > 0 or notebook.stem.startswith("00"), "no figure was drawn"
+        _shoot_figures(page, f"{name}-ran")
+        if label is not None:
+            _move_slider_and_check_plot(page, label, value, f"{name}-moved")
+            _wait_idle(page, 60)
+        state = _run_all_and_wait(page, notebook)  # Run All again, in the same kernel
+        assert state["errors"] == [], f"second Run All: cells raised: {state['errors']}"
+        _check_what_is_seen(page, f"{name} (second Run All)")
+        _shot(page, f"{name}-ran-twice")
         assert page.locator(".jp-OutputArea-output:has-text('Traceback')").count() == 0
         assert not page_errors, page_errors
     except Exception:
@@ -315,7 +390,7 @@ def test_notebook_in_voila(browser, tmp_path):
     port, token = _free_port(), _token()
     cmd = cli.present_command(notebook.name, port=port, token=token, show_tracebacks=True)
     base = f"http://127.0.0.1:{port}"
-    with _server(cmd, cwd=root, env=_server_env(tmp_path), name="voila",
+    with _server(cmd, cwd=root, env=voila_env(_server_env(tmp_path)), name="voila",
                  probe_url=f"{base}/voila/static/"):
         # auth stays on: without the token voila redirects to its login page
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -333,6 +408,9 @@ def test_notebook_in_voila(browser, tmp_path):
             _move_slider_and_check_plot(page, label, value, f"{name}-moved")
             text = page.inner_text("body")
             assert "Traceback" not in text and "There was an error" not in text
+            # the story, not internals: no record() lines, no size dictionaries
+            assert "recorded " not in text and "'n_samples'" not in text, text[:2000]
+            _check_what_is_seen(page, name)
             assert page.locator("pre:has-text('Error')").count() == 0
             # jupyterlab-plotly's mime renderer calls a JupyterLab-only model method under
             # voila after drawing (upstream; the figure renders). Anything else fails the test.
@@ -363,5 +441,32 @@ def test_static_report_page_is_interactive_offline(browser, tmp_path):
             " (p) => Array.from(p.data[0].y)))"))
         assert len(traces[0]) == 50 and traces[1] == [3, 1, 2]
         _shot(page, "report-widget_demo")
+    finally:
+        page.close()
+
+
+def test_report_page_of_a_real_notebook_typesets_offline(browser, tmp_path):
+    """A real notebook's report page from file:// with the network off: MathJax from the copy
+    beside the page typesets every formula (no "$" left in the text, display equations as
+    display), the injected parameters and the record lines are not shown, figures draw."""
+    notebook = ROOT / "notebooks" / "03_besov_bspline.ipynb"
+    site = tmp_path / "site"
+    entries = cli.build_report([notebook], site, tmp_path / "nbs", profile="ci", log=lambda s: None)
+    assert entries[0]["status"] == "ok", entries
+    page = browser.new_page()
+    try:
+        page.route("http*://**", lambda route: route.abort())  # offline: only file:// loads
+        page.goto((site / f"{notebook.stem}.html").as_uri())
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.wait_for_function(
+            "() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0"
+            " && document.querySelectorAll('.MathJax_CHTML, .MathJax_SVG, .MathJax').length > 0",
+            timeout=60_000)
+        text = page.inner_text("body")
+        assert "$" not in text, [ln for ln in text.splitlines() if "$" in ln][:5]
+        assert page.locator(".MathJax_Display, .MJXc-display").count() > 0  # $$...$$ as display
+        assert "recorded " not in text and "# Parameters" not in text
+        _check_what_is_seen(page, "report-03")
+        _shot(page, "report-03_besov_bspline")
     finally:
         page.close()
