@@ -1,0 +1,80 @@
+"""No LaTeX in plotly text and no fixed pixel width, checked on the source of every figure builder
+and panel (the per-area tests build the figures and check them with ``style.latex_in_labels``).
+
+JupyterLab 4 leaves ``$...$`` in plotly titles blank, and a figure wider than the ~850 px output
+area is cut off: every string literal of ``nnrep_lite/viz`` and ``nnrep_lite/widgets`` (docstrings
+aside) must be free of ``$`` and of LaTeX commands, and no builder may set ``width=`` on a layout.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from nnrep_lite.viz import style
+
+PKG = Path(__file__).resolve().parents[1] / "nnrep_lite"
+FILES = sorted([*(PKG / "viz").glob("*.py"), *(PKG / "widgets").glob("*.py")])
+LATEX = re.compile(r"\$|\\[A-Za-z]+|_\{|\^\{")
+
+
+def _docstrings(tree) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            body = getattr(node, "body", [])
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def _strings(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            yield node.lineno, node.value
+
+
+@pytest.mark.parametrize("path", [f for f in FILES if f.name != "style.py"],  # style.py holds the checker
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_latex_in_the_text_of_figures_and_panels(path):
+    hits = [(line, text) for line, text in _strings(path) if LATEX.search(text)]
+    assert hits == [], f"{path.name}: LaTeX shows blank in plotly text; use Unicode, <sub>, <sup>"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_fixed_pixel_width_on_a_figure(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    hits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "width" and isinstance(node.value, ast.Constant):
+            hits.append(node.lineno)
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if (isinstance(key, ast.Constant) and key.value == "width"
+                        and isinstance(value, ast.Constant) and isinstance(value.value, (int, float))
+                        and value.value > 40):  # line widths (a few px) are fine
+                    hits.append(node.lineno)
+    widths = [n for n in hits if _is_layout_width(path, n)]
+    assert widths == [], f"{path.name}: a figure width is fixed at lines {widths}; figures follow the output area"
+
+
+def _is_layout_width(path: Path, lineno: int) -> bool:
+    """A fixed width of more than 40 px on a figure or layout (not a line or marker width)."""
+    line = path.read_text(encoding="utf-8").splitlines()[lineno - 1]
+    m = re.search(r"""["']?width["']?\s*[:=]\s*(\d+)""", line)
+    return bool(m) and int(m.group(1)) > 40 and "line" not in line.split("width")[0][-12:]
+
+
+def test_the_checks_find_latex_and_widths():
+    assert LATEX.search("objective $F(\\mu_k)$") and LATEX.search("N_{m-1}")
+    assert not LATEX.search("F(μ<sub>k</sub>)") and not LATEX.search("‖P<sub>&gt;1</sub>f*‖²")
+    fig = style.new_figure(title="objective $F$")
+    assert style.latex_in_labels(fig) == [("title", "objective $F$")]
+    assert style.fixed_width(style.new_figure()) is None
+    with pytest.raises(ValueError, match="width"):
+        style.projector_layout(width=900)
