@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from benchmarks import _browser as B
 from nnrep_lite import cli
 from nnrep_lite.workflow.present import voila_env
 
@@ -34,90 +27,35 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 SHOTS = ROOT / "build" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 # Every notebook, as a lecturer opens it: (notebook, label text of a slider to move or None,
 # value to type). The plot checked is the one in the same output as that slider.
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SLIDERS = {"03_besov_bspline": ("N terms", "40"), "06_one_step_spike": ("α", "0.5")}
 LAB_CASES = [pytest.param(nb, *SLIDERS.get(nb.stem, (None, None)), id=nb.stem) for nb in NOTEBOOKS]
-#: JupyterLab as it starts on a projector: 1280x720, the file browser open (its default)
-VIEWPORT = {"width": 1280, "height": 720}
 
-if not Path(CHROMIUM).exists():
+if not Path(B.CHROMIUM).exists():
     pytest.skip(
-        f"{CHROMIUM} not found: run `bash scripts/ensure_browser.sh` (make test does) to install "
+        f"{B.CHROMIUM} not found: run `bash scripts/ensure_browser.sh` (make test does) to install "
         "Debian's chromium",
         allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _token() -> str:
-    import secrets
-
-    return secrets.token_hex(24)
-
-
 @contextmanager
 def _server(cmd, *, cwd, env, probe_url, name, timeout=90):
-    """Start a server in its own process group; always stop it (TERM, then KILL)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    log_path = SHOTS / f"{name}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"{name} exited with {proc.returncode}: see {log_path}")
-                try:
-                    with urllib.request.urlopen(probe_url, timeout=2):
-                        break
-                except urllib.error.HTTPError:
-                    break  # answering (a 403 without the token is still a live server)
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{name} did not answer in {timeout} s: see {log_path}")
-                time.sleep(0.3)
+    """A server for one test (log in build/browser/NAME.log); a failed start fails the test."""
+    try:
+        with B.server(cmd, cwd=cwd, env=env, probe_url=probe_url, log_path=SHOTS / f"{name}.log",
+                      timeout=timeout) as proc:
             yield proc
-        finally:
-            for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+    except B.ServerError as exc:
+        pytest.fail(str(exc))
 
 
 def _server_env(tmp: Path) -> dict:
-    env = dict(os.environ)
-    env.update(
-        NNREP_PROFILE="ci",
-        JUPYTER_CONFIG_DIR=str(tmp / "config"),
-        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return B.server_env(tmp, "ci")
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +63,7 @@ def browser(tmp_path_factory):
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport=VIEWPORT,
+            executable_path=B.CHROMIUM, headless=True, args=B.CHROMIUM_ARGS, viewport=B.VIEWPORT,
         )
         try:
             yield context
@@ -140,27 +77,10 @@ def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "root"
     root.mkdir()
-    port, token = _free_port(), _token()
-    cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
+    port, token = B.free_port(), B.token()
     base = f"http://127.0.0.1:{port}"
-    # no "news" / update toasts over the notebook (and no background fetches)
-    notif = tmp / "settings" / "@jupyterlab" / "apputils-extension"
-    notif.mkdir(parents=True)
-    (notif / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    # every cell laid out (not only those scrolled into view), so the checks see all outputs
-    tracker = tmp / "settings" / "@jupyterlab" / "notebook-extension"
-    tracker.mkdir(parents=True)
-    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    with _server(cmd, cwd=root, env=_server_env(tmp), name="jupyterlab",
+    B.write_lab_settings(tmp)
+    with _server(B.lab_command(port, token, root), cwd=root, env=_server_env(tmp), name="jupyterlab",
                  probe_url=f"{base}/api/status?token={token}"):
         yield {"base": base, "token": token, "root": root}
 
@@ -234,30 +154,6 @@ def _other_value(slider, old_text: str) -> str:
     return f"{target:g}"
 
 
-_LAB_STATE = """(name) => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  if (!w || !w.content || !w.sessionContext || !w.sessionContext.session) return null;
-  if (!w.context || w.context.path !== name) return null;  // not (yet) our notebook's tab
-  const cells = w.content.widgets.filter((c) => c.model.type === 'code');
-  const kernel = w.sessionContext.session.kernel;
-  return {
-    status: kernel ? kernel.status : 'none',
-    pending: cells.filter((c) => c.model.executionCount === null).length,
-    running: cells.filter((c) => (c.promptNode && c.promptNode.textContent || '').includes('*')).length,
-    errors: cells.flatMap((c) => c.model.outputs.toJSON().filter((o) => o.output_type === 'error')
-        .map((o) => o.ename + ': ' + o.evalue)),
-  };
-}"""
-
-
-def _wait_idle(page, timeout_s: float) -> None:
-    page.wait_for_function(
-        "() => { const s = document.querySelector('#jp-main-statusbar');"
-        " return s && /Idle/.test(s.textContent); }",
-        timeout=timeout_s * 1000,
-    )
-
-
 # What a person sees, read from the DOM: outputs that scroll or clip sideways, plotly SVGs
 # sticking out of their output area, plotly titles that the figure defines but that are empty
 # on screen (LaTeX that JupyterLab 4 leaves blank) or hold "$".
@@ -301,18 +197,6 @@ _LOOK = """() => {
 }"""
 
 
-def _run_all_and_wait(page, notebook, timeout_s=300):
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_timeout(1500)  # let the run start (execution counts reset to '*')
-    page.wait_for_function(
-        f"(n) => {{ const s = ({_LAB_STATE})(n); return s && s.status === 'idle' && "
-        "(s.pending === 0 || s.errors.length > 0) && s.running === 0; }",
-        arg=notebook.name, timeout=timeout_s * 1000, polling=500,
-    )
-    page.wait_for_timeout(1500)  # last redraws of the figures
-    return page.evaluate(_LAB_STATE, notebook.name)
-
-
 def _check_what_is_seen(page, name):
     seen = page.evaluate(_LOOK)
     assert seen["problems"] == [], f"{name}: {seen['problems'][:8]}"
@@ -343,23 +227,17 @@ def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
     name = f"lab-{notebook.stem}"
     try:
         # ?reset: a fresh workspace (file browser open, as JupyterLab starts), no restored tabs
-        page.goto(f"{lab['base']}/lab/tree/{notebook.name}?reset&token={lab['token']}")
-        page.wait_for_selector(".jp-Notebook", timeout=90_000)
-        page.wait_for_function(f"(n) => ({_LAB_STATE})(n) !== null", arg=notebook.name,
-                               timeout=90_000)
-        _wait_idle(page, 90)  # kernel started: "Idle" in the status bar
-        page.wait_for_function(f"(n) => ({_LAB_STATE})(n).status === 'idle'", arg=notebook.name,
-                               timeout=90_000)
+        B.open_notebook(page, lab["base"], lab["token"], notebook.name)
         assert page.locator(".jp-FileBrowser").first.is_visible(), "the file browser is not open"
-        state = _run_all_and_wait(page, notebook)
+        state = B.run_all_and_wait(page, notebook.name)
         assert state["errors"] == [], f"cells raised: {state['errors']}"
         seen = _check_what_is_seen(page, name)
         assert seen["plots"] > 0 or notebook.stem.startswith("00"), "no figure was drawn"
         _shoot_figures(page, f"{name}-ran")
         if label is not None:
             _move_slider_and_check_plot(page, label, value, f"{name}-moved")
-            _wait_idle(page, 60)
-        state = _run_all_and_wait(page, notebook)  # Run All again, in the same kernel
+            B.wait_idle(page, 60)
+        state = B.run_all_and_wait(page, notebook.name)  # Run All again, in the same kernel
         assert state["errors"] == [], f"second Run All: cells raised: {state['errors']}"
         _check_what_is_seen(page, f"{name} (second Run All)")
         _shot(page, f"{name}-ran-twice")
@@ -371,8 +249,7 @@ def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
         raise
     finally:
         # shut the kernel down so the module's server stays light
-        page.evaluate("window.jupyterapp && window.jupyterapp.commands.execute("
-                      "'kernelmenu:shutdown', {activate: false}).catch(() => {})")
+        B.shutdown_kernel(page)
         page.close()
 
 
@@ -388,7 +265,7 @@ def test_notebook_in_voila(browser, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(notebook, root / notebook.name)
-    port, token = _free_port(), _token()
+    port, token = B.free_port(), B.token()
     cmd = cli.present_command(notebook.name, port=port, token=token, show_tracebacks=True)
     base = f"http://127.0.0.1:{port}"
     with _server(cmd, cwd=root, env=voila_env(_server_env(tmp_path)), name="voila",
