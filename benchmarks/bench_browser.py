@@ -1,0 +1,285 @@
+"""Browser latency: every control of every panel, as the lecturer feels it.
+
+JupyterLab in Debian's chromium (Playwright, 1280x720, the file browser open), every notebook at
+``NNREP_PROFILE=default`` (the lecture size). After Run All, every control inside an output that
+holds a plotly figure (sliders, dropdowns, toggle buttons, checkboxes, buttons, number boxes) is
+moved to positions it has not shown before: a slider by typing a value into its readout and
+pressing Enter (spread over its range, never a value it showed), a dropdown or toggle group to an
+option not chosen yet, a checkbox flipped, a button clicked, a number box given a new value.
+
+Each change is timed in the page from the input event (the Enter key, the select's change, the
+pointer press; a capture listener on the document stamps ``performance.now()``) until the last
+DOM change of the figures and status lines of that output (a MutationObserver on every
+``.js-plotly-plot`` and ``.widget-html`` there), once the kernel is idle and nothing has changed
+for 0.8 s: the new state on screen, progressive redraws included. The first redraw is kept too.
+
+``browser_update_latency``: the worst control's median over 150 ms (target 1).
+``browser_update_worst``: the worst single change over 1 s (target 1).
+A change after which nothing was redrawn is listed under ``no_redraw`` (a control that moves no
+figure) and left out of both. Needs ``/usr/bin/chromium`` and playwright: without them the module
+raises (an ERROR line), it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import _browser as B
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_S = 0.150
+WORST_BUDGET_S = 1.0
+QUIET_S = 0.8
+
+#: controls of every output that holds a figure, each marked with data-nnrep-bench="i"
+_CONTROLS = """() => {
+  const out = [];
+  const areas = Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+      .filter((a) => a.querySelector('.js-plotly-plot'));
+  areas.forEach((area, ai) => {
+    area.dataset.nnrepArea = String(ai);
+    const label = (el) => {
+      const l = el.querySelector('.widget-label');
+      return (l && l.textContent.trim()) || el.getAttribute('title') || el.textContent.trim().slice(0, 40);
+    };
+    const add = (el, kind, extra) => {
+      if (el.offsetParent === null || el.closest('.mod-disabled') || el.disabled) return;
+      const id = String(out.length);
+      el.dataset.nnrepBench = id;
+      out.push(Object.assign({id, kind, area: String(ai), label: label(el)}, extra || {}));
+    };
+    area.querySelectorAll('.widget-slider').forEach((el) => {
+      const h = el.querySelector('[role=slider]');
+      const r = el.querySelector('.widget-readout');
+      if (!h || !r) return;
+      add(el, 'slider', {min: +h.getAttribute('aria-valuemin'), max: +h.getAttribute('aria-valuemax'),
+                         now: +h.getAttribute('aria-valuenow'), readout: r.textContent.trim()});
+    });
+    area.querySelectorAll('.widget-dropdown').forEach((el) => {
+      const s = el.querySelector('select');
+      if (s) add(el, 'dropdown', {options: Array.from(s.options, (o) => o.value), now: s.value});
+    });
+    area.querySelectorAll('.widget-toggle-buttons').forEach((el) => {
+      const bs = Array.from(el.querySelectorAll('button'));
+      add(el, 'toggles', {options: bs.map((b) => b.textContent.trim()),
+                          now: bs.findIndex((b) => b.classList.contains('mod-active'))});
+    });
+    area.querySelectorAll('.widget-checkbox').forEach((el) => add(el, 'checkbox'));
+    area.querySelectorAll('button.widget-button, button.jupyter-button').forEach((el) => {
+      if (!el.closest('.widget-toggle-buttons')) add(el, 'button');
+    });
+    area.querySelectorAll('.widget-text input[type=number], .widget-inline-hbox input[type=number]')
+        .forEach((el) => add(el.closest('.widget-inline-hbox') || el, 'number',
+                             {now: +el.value, min: el.min === '' ? null : +el.min,
+                              max: el.max === '' ? null : +el.max}));
+  });
+  return out;
+}"""
+
+#: arm the clock and watch the figures and status lines of one output
+_ARM = """(area) => {
+  const st = window.__nnrepBench = {t0: null, first: null, last: null, n: 0};
+  if (window.__nnrepObs) window.__nnrepObs.disconnect();
+  const root = document.querySelector(`[data-nnrep-area="${area}"]`);
+  const obs = window.__nnrepObs = new MutationObserver((muts) => {
+    const t = performance.now();
+    if (st.t0 === null) return;
+    for (const m of muts) {
+      const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+      if (el && (el.closest('.js-plotly-plot') || el.closest('.widget-html'))) {
+        st.n += 1; st.last = t; if (st.first === null) st.first = t; break;
+      }
+    }
+  });
+  obs.observe(root, {subtree: true, childList: true, attributes: true, characterData: true});
+  if (!window.__nnrepStamp) {
+    window.__nnrepStamp = (e) => {
+      const s = window.__nnrepBench;
+      if (!s || s.t0 !== null) return;
+      if (e.type === 'keydown' && e.key !== 'Enter') return;
+      s.t0 = performance.now();
+    };
+    for (const type of ['keydown', 'change', 'pointerdown'])
+      document.addEventListener(type, window.__nnrepStamp, true);
+  }
+}"""
+
+_DONE = """(quiet) => {
+  const s = window.__nnrepBench, bar = document.querySelector('#jp-main-statusbar');
+  const idle = bar && /Idle/.test(bar.textContent);
+  const since = performance.now() - Math.max(s.last || 0, s.t0 || 0);
+  return s.t0 !== null && idle && since > quiet * 1000 ? s : null;
+}"""
+
+
+def _slider_values(ctrl: dict, count: int) -> list[str]:
+    """Readout texts for ``count`` positions the slider has not shown: spread over its range
+    (in exponent space for a log slider, whose handle carries exponents)."""
+    lo, hi, now = ctrl["min"], ctrl["max"], ctrl["now"]
+    try:
+        shown = float(ctrl["readout"])
+    except ValueError:
+        shown = now
+    log = abs(shown - now) > 1e-9 * max(1.0, abs(now)) and shown > 0 and abs(10 ** now - shown) <= 1e-6 * shown + 1e-12
+    integer = all(float(v).is_integer() for v in (lo, hi, now)) and "." not in ctrl["readout"] and "e" not in ctrl["readout"]
+    fractions = [0.8, 0.2, 0.6, 0.35, 0.9, 0.1, 0.7, 0.45][:count]
+    out, seen = [], {round(now, 9)}
+    for f in fractions:
+        x = lo + f * (hi - lo)
+        if integer:
+            x = float(round(x))
+        if round(x, 9) in seen:
+            continue
+        seen.add(round(x, 9))
+        out.append(f"{10 ** x:.4g}" if log else (f"{int(x)}" if integer else f"{x:.4g}"))
+    return out
+
+
+def _act(page, ctrl: dict, value) -> None:
+    el = page.locator(f'[data-nnrep-bench="{ctrl["id"]}"]')
+    kind = ctrl["kind"]
+    if kind == "slider":
+        readout = el.locator(".widget-readout")
+        readout.click()
+        readout.fill(value)
+        readout.press("Enter")
+    elif kind == "dropdown":
+        el.locator("select").select_option(value)
+    elif kind == "toggles":
+        el.locator("button").nth(value).click()
+    elif kind == "checkbox":
+        el.locator("input").click()
+    elif kind == "button":
+        el.click()
+    elif kind == "number":
+        box = el.locator("input[type=number]") if el.locator("input[type=number]").count() else el
+        box.fill(str(value))
+        box.press("Enter")
+
+
+def _plan(ctrl: dict, changes: int) -> list:
+    kind = ctrl["kind"]
+    if kind == "slider":
+        return _slider_values(ctrl, changes)
+    if kind in ("dropdown", "toggles"):
+        opts = list(range(len(ctrl["options"]))) if kind == "toggles" else ctrl["options"]
+        now = ctrl["now"]
+        return [o for o in opts if o != now][:changes]
+    if kind == "checkbox":
+        return [None]  # a second flip would show a state seen before
+    if kind == "button":
+        return [None] * min(changes, 2)
+    if kind == "number":
+        now = ctrl["now"]
+        vals = [now * 2 if now else 1, now + 1, max(1, now // 2) if float(now).is_integer() else now / 2]
+        if ctrl.get("max") is not None:
+            vals = [min(v, ctrl["max"]) for v in vals]
+        if ctrl.get("min") is not None:
+            vals = [max(v, ctrl["min"]) for v in vals]
+        return [v for i, v in enumerate(vals) if v != now and v not in vals[:i]][:changes]
+    return []
+
+
+def measure_control(page, ctrl: dict, changes: int, timeout_s: float = 120) -> dict:
+    """Time each planned change of ``ctrl``: from the input event to the last redraw."""
+    to_end, to_first, no_redraw = [], [], 0
+    for value in _plan(ctrl, changes):
+        page.evaluate(_ARM, ctrl["area"])
+        _act(page, ctrl, value)
+        handle = page.wait_for_function(_DONE, arg=QUIET_S, timeout=timeout_s * 1000, polling=50)
+        st = handle.json_value()
+        if not st["n"]:
+            no_redraw += 1
+            continue
+        to_end.append((st["last"] - st["t0"]) / 1000)
+        to_first.append((st["first"] - st["t0"]) / 1000)
+    return {
+        "kind": ctrl["kind"], "label": ctrl["label"], "changes": len(to_end), "no_redraw": no_redraw,
+        "median_s": statistics.median(to_end) if to_end else None,
+        "worst_s": max(to_end) if to_end else None,
+        "first_redraw_median_s": statistics.median(to_first) if to_first else None,
+    }
+
+
+def records(quick: bool = False, device: str = "cpu") -> list[dict]:
+    from benchmarks._timing import record
+
+    if not Path(B.CHROMIUM).exists():
+        raise RuntimeError(f"{B.CHROMIUM} not found: run `bash scripts/ensure_browser.sh` (needs root)")
+    from playwright.sync_api import sync_playwright
+
+    changes = 2 if quick else 4
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    per_control: dict[str, dict] = {}
+    run_s: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="nnrep-bench-browser-") as tmp_name:
+        tmp = Path(tmp_name)
+        root = tmp / "root"
+        root.mkdir()
+        for nb in notebooks:
+            shutil.copy(nb, root / nb.name)
+        B.write_lab_settings(tmp)
+        port, tok = B.free_port(), B.token()
+        base = f"http://127.0.0.1:{port}"
+        env = B.server_env(tmp, "default")
+        env["OMP_NUM_THREADS"] = "1"
+        with B.server(B.lab_command(port, tok, root), cwd=root, env=env,
+                      probe_url=f"{base}/api/status?token={tok}",
+                      log_path=ROOT / "build" / "bench-browser-jupyterlab.log"), sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(tmp / "chromium"), executable_path=B.CHROMIUM, headless=True,
+                args=B.CHROMIUM_ARGS, viewport=B.VIEWPORT)
+            try:
+                for nb in notebooks:
+                    page = context.new_page()
+                    try:
+                        B.open_notebook(page, base, tok, nb.name)
+                        t0 = time.perf_counter()
+                        state = B.run_all_and_wait(page, nb.name, timeout_s=900)
+                        run_s[nb.stem] = round(time.perf_counter() - t0, 1)
+                        if state["errors"]:
+                            errors[nb.stem] = "; ".join(state["errors"])[:400]
+                            continue
+                        for ctrl in page.evaluate(_CONTROLS):
+                            key = f"{nb.stem}/{ctrl['area']}/{ctrl['kind']}:{ctrl['label']}"
+                            try:
+                                per_control[key] = measure_control(page, ctrl, changes)
+                            except Exception as exc:  # a control that never settles
+                                per_control[key] = {"kind": ctrl["kind"], "label": ctrl["label"],
+                                                    "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                                                    "median_s": None, "worst_s": None}
+                    finally:
+                        B.shutdown_kernel(page)
+                        page.close()
+            finally:
+                context.close()
+    timed = {k: v for k, v in per_control.items() if v.get("median_s") is not None}
+    failed = {k: v["error"] for k, v in per_control.items() if v.get("error")}
+    bad = bool(errors or failed or not timed)
+    worst_median = max(timed, key=lambda k: timed[k]["median_s"]) if timed else None
+    worst_single = max(timed, key=lambda k: timed[k]["worst_s"]) if timed else None
+    common = {"profile": "default", "changes_per_control": changes, "viewport": B.VIEWPORT,
+              "notebook_run_s": run_s, "notebook_errors": errors, "control_errors": failed,
+              "no_redraw": sorted(k for k, v in per_control.items() if v.get("no_redraw")),
+              "device": "cpu (panels)", "requested_device": device}
+    inf = float("inf")
+    return [
+        record("browser_update_latency", inf if bad else timed[worst_median]["median_s"], BUDGET_S, 1.0,
+               "150 ms from the input event to the redrawn figure in the browser (worst control's median)",
+               {"worst_control": worst_median, "controls": per_control, **common}),
+        record("browser_update_worst", inf if bad else timed[worst_single]["worst_s"], WORST_BUDGET_S, 1.0,
+               "1 s for the slowest single control change in the browser",
+               {"worst_control": worst_single, **common}),
+    ]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    print(json.dumps(records(quick="--quick" in sys.argv), indent=1, default=str))
