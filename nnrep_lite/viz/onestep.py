@@ -19,6 +19,7 @@ from ..onestep.theory import (
     mp_singular_density,
     nonlinear_energy,
 )
+from . import style
 from .style import OKABE_ITO
 from .style import to_numpy as _to_numpy
 
@@ -34,13 +35,13 @@ __all__ = [
 
 #: Okabe-Ito colour-blind-safe palette.
 PALETTE = [OKABE_ITO[i] for i in (0, 3, 2, 4, 1, 5, 6, 7)]  # blue, vermillion first
-_LAYOUT = {"template": "plotly_white", "font": {"size": 16}, "width": 1000, "height": 520}
+#: ||P_{>1} f*||^2 in plotly text (no LaTeX: JupyterLab 4 leaves it blank).
+FLOOR_LABEL = "‖P<sub>&gt;1</sub>f*‖²"
 
 
-def _fig(widget: bool, **layout) -> go.Figure:
-    fig = go.FigureWidget() if widget else go.Figure()
-    fig.update_layout(**{**_LAYOUT, **layout})
-    return fig
+def _fig(widget: bool, *, height: int = 460, legend: str = "below", **layout) -> go.Figure:
+    """A figure in the projector style (width follows the output area, legend inside)."""
+    return style.new_figure(widget, height=height, legend=legend, **layout)
 
 
 def alpha_colors(k: int) -> list[str]:
@@ -87,7 +88,7 @@ def spectrum_traces(result: dict, *, bins: int = 60) -> list[go.BaseTraceType]:
 
 def spectrum_title(result: dict) -> str:
     return (
-        f"Spectrum of W₁ (α = {result['alpha']:.2f}, η = N^α = {result['eta']:.1f}): "
+        f"Spectrum of W₁ (α = {result['alpha']:.2f}, η = N<sup>α</sup> = {result['eta']:.1f}):<br>"
         f"|⟨u₁, β*⟩| = {result['overlap']:.3f} (theory {result['overlap_prediction']:.3f})"
     )
 
@@ -99,7 +100,7 @@ def spectrum_figure(result: dict, *, bins: int = 60, widget: bool = False) -> go
     """
     fig = _fig(
         widget, title=spectrum_title(result), xaxis_title="singular value s",
-        yaxis_title="density", bargap=0.02, legend={"x": 0.55, "y": 0.98},
+        yaxis_title="density", bargap=0.02, height=520, margin={"t": 95},
     )  # fmt: skip
     fig.add_traces(spectrum_traces(result, bins=bins))
     return fig
@@ -107,13 +108,9 @@ def spectrum_figure(result: dict, *, bins: int = 60, widget: bool = False) -> go
 
 def spike_vs_alpha_figure(results: list[dict], *, widget: bool = False) -> go.Figure:
     """Top singular value s1 and overlap |<u1, beta*>| against alpha, measured vs theory."""
-    from plotly.subplots import make_subplots
-
     al = [r["alpha"] for r in results]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("top singular value s₁(W₁)", "overlap |⟨u₁, β*⟩|"))
-    if widget:
-        fig = go.FigureWidget(fig)
-    fig.update_layout(**_LAYOUT)
+    fig = style.subplots(2, widget=widget, titles=("top singular value s₁(W₁)", "overlap |⟨u₁, β*⟩|"),
+                         panel_height=400)
     fig.add_trace(go.Scatter(x=al, y=[float(r["singular_values"][0]) for r in results],
                              mode="markers", marker={"size": 11, "color": PALETTE[0]},
                              name="measured s₁"), row=1, col=1)  # fmt: skip
@@ -131,7 +128,7 @@ def spike_vs_alpha_figure(results: list[dict], *, widget: bool = False) -> go.Fi
                              name="BBP overlap prediction"), row=1, col=2)  # fmt: skip
     fig.update_yaxes(type="log", title_text="s₁", row=1, col=1)
     fig.update_yaxes(title_text="|⟨u₁, β*⟩|", range=[0, 1], row=1, col=2)
-    fig.update_xaxes(title_text="α  (η = N^α)")
+    fig.update_xaxes(title_text="α  (η = N<sup>α</sup>)")
     return fig
 
 
@@ -156,7 +153,7 @@ def rank_one_figure(curve: dict, *, widget: bool = False) -> go.Figure:
     fig.add_trace(go.Scatter(x=n, y=ref, mode="lines", line={"dash": "dash", "color": PALETTE[1]},
                              name="C log²(n)/√n (bound)"))  # fmt: skip
     fig.add_trace(go.Scatter(x=n, y=half, mode="lines", line={"dash": "dot", "color": PALETTE[2]},
-                             name="C n^(-1/2)"))  # fmt: skip
+                             name="C n<sup>−1/2</sup>"))  # fmt: skip
     return fig
 
 
@@ -173,7 +170,7 @@ def risk_figure(curves: dict, *, widget: bool = False) -> go.Figure:
     if "ck1" in curves:
         for k, (al, col) in enumerate(zip(curves["alphas"], alpha_colors(len(curves["alphas"])))):
             fig.add_trace(go.Scatter(x=psi1, y=curves["ck1"][k], mode="lines+markers", line={"color": col},
-                                     name=f"trained CK, α = {al:.2f}"))  # fmt: skip
+                                     name=f"trained CK α={al:.2f}"))  # fmt: skip
     styles = {"ck": ("CK at init", PALETTE[1], "dashdot"), "ntk": ("NTK at init", PALETTE[3], "dashdot")}
     for f, (label, col, dash) in styles.items():
         if f in curves:
@@ -182,7 +179,7 @@ def risk_figure(curves: dict, *, widget: bool = False) -> go.Figure:
     floor = curves["floor"]
     fig.add_trace(go.Scatter(x=[psi1.min(), psi1.max()], y=[floor, floor], mode="lines",
                              line={"color": PALETTE[7], "dash": "dash"},
-                             name=f"floor ‖P_{{>1}} f*‖² = {floor:.4f}"))  # fmt: skip
+                             name=f"floor {FLOOR_LABEL} = {floor:.4f}"))  # fmt: skip
     return fig
 
 
@@ -195,7 +192,7 @@ def activation_traces(activation: str, target: str) -> list[go.BaseTraceType]:
     for role, name, col, dash in (("student σ", activation, PALETTE[0], "solid"),
                                   ("teacher σ*", target, PALETTE[1], "dash")):  # fmt: skip
         h = hermite_coefficients(name)
-        label = f"{role} = {name}: μ₁ = {h['mu1']:.3f}, ‖P_{{>1}}σ‖² = {h['mu2'] ** 2:.4f}"
+        label = f"{role} = {name}: μ₁ = {h['mu1']:.3f}, ‖P<sub>&gt;1</sub>σ‖² = {h['mu2'] ** 2:.4f}"
         out.append(go.Scatter(x=z.numpy(), y=ACTIVATIONS[name].fn(z).numpy(), mode="lines",
                               line={"color": col, "dash": dash, "width": 3}, name=label))  # fmt: skip
     return out
@@ -204,8 +201,8 @@ def activation_traces(activation: str, target: str) -> list[go.BaseTraceType]:
 def activation_figure(activation: str = "erf", target: str = "erf", *, widget: bool = False) -> go.Figure:
     """The student and teacher activations with their mu1 and nonlinear energy (the floor)."""
     fig = _fig(
-        widget, title=f"Activations: the floor for target {target} is ‖P_{{>1}} f*‖² = {nonlinear_energy(target):.4f}",
-        xaxis_title="z", yaxis_title="σ(z)", legend={"x": 0.01, "y": 0.99}, height=440,
+        widget, title=f"Activations: the floor for target {target} is {FLOOR_LABEL} = {nonlinear_energy(target):.4f}",
+        xaxis_title="z", yaxis_title="σ(z)", legend="inside", height=440,
     )  # fmt: skip
     fig.add_traces(activation_traces(activation, target))
     return fig

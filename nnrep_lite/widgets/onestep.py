@@ -14,6 +14,10 @@ from ..viz import onestep as viz
 
 __all__ = ["SpikePanel"]
 
+#: Sliders get a usable width (the projector's output area is about 850 px wide).
+SLIDER_LAYOUT = w.Layout(width="95%", min_width="300px")
+ROW_LAYOUT = w.Layout(flex_flow="row wrap")
+
 
 class SpikePanel:
     """Slider for alpha, menus for the student and teacher activations, and a seed.
@@ -40,13 +44,18 @@ class SpikePanel:
         self.n, self.d, self.N, self.noise, self.bins = n, d, N, noise, bins
         self._cache: dict = {}
         names = list(os1.ACTIVATIONS)
+        label = {"description_width": "initial"}
         self.controls = {
-            "alpha": w.FloatSlider(value=alpha, min=0.0, max=0.6, step=0.05, description="α",
-                                   continuous_update=False, readout_format=".2f"),  # fmt: skip
-            "activation": w.Dropdown(options=names, value=activation, description="student σ"),
-            "target": w.Dropdown(options=names, value=target, description="teacher σ*"),
-            "seed": w.IntText(value=seed, description="seed"),
-        }
+            "alpha": w.FloatSlider(value=alpha, min=0.0, max=0.6, step=0.05,
+                                   description="α (step size η = N^α)", continuous_update=False,
+                                   readout_format=".2f", style=label, layout=SLIDER_LAYOUT),
+            "activation": w.Dropdown(options=names, value=activation, description="student σ",
+                                     style=label, layout=w.Layout(width="220px")),
+            "target": w.Dropdown(options=names, value=target, description="teacher σ*",
+                                 style=label, layout=w.Layout(width="220px")),
+            "seed": w.IntText(value=seed, description="seed", style=label,
+                              layout=w.Layout(width="160px")),
+        }  # fmt: skip
         self.status = w.HTML()
         self.result = None
         self._measure()
@@ -54,7 +63,9 @@ class SpikePanel:
         self.act_fig = viz.activation_figure(activation, target, widget=True)
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.status, self.fig, self.act_fig])
+        c = self.controls
+        rows = [c["alpha"], w.HBox([c["activation"], c["target"], c["seed"]], layout=ROW_LAYOUT)]
+        self.widget = w.VBox([*rows, self.status, self.fig, self.act_fig])
 
     def _draw(self):
         c = self.controls
