@@ -36,6 +36,9 @@ __all__ = ["FEATURES", "experiment", "experiments", "rank_one_curve", "risk_curv
 
 #: Feature maps: CK at W0, NTK at W0 (kernel form), CK at W1 after the step.
 FEATURES = ("ck", "ntk", "ck1")
+#: Smallest exponent alpha of eta = N^alpha: negative alpha is the eta = o(1) regime; at
+#: alpha = -50 the step is below float64 resolution (the trained CK is the initial CK).
+ALPHA_MIN = -50.0
 
 
 def _check_features(features) -> tuple[str, ...]:
@@ -87,7 +90,7 @@ def experiments(
     d = check_int("d", d, low=1)
     N = check_int("N", N, low=1)
     n_test = check_int("n_test", n_test, low=1)
-    alphas = [check_real("alpha", al, low=0.0, high=1.0) for al in alphas]
+    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
     lam = check_real("lam", lam, low=0.0)
     noise = check_real("noise", noise, low=0.0)
     act = get_activation(activation, "activation")
@@ -243,7 +246,7 @@ def risk_curves(
     d = check_int("d", d, low=1)
     psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
     psi1_values = [check_real("psi1", p, low=0.0, low_open=True) for p in psi1_values]
-    alphas = [check_real("alpha", al, low=0.0, high=1.0) for al in alphas]
+    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
     features = _check_features(features)
     N = max(1, round(psi2 * d))
     gen = as_generator(seed)

@@ -1,0 +1,332 @@
+"""Gaussian equivalence of random features and the learned one-dimensional features (Ba et al. 2022).
+
+**Gaussian equivalence** (the "limitation of random features" slide). For x ~ N(0, I_d) each
+pre-activation u_i = w_i . x is N(0, r_i^2), r_i = ||w_i||, and in the proportional regime ridge
+regression on the CK features sigma(W^T x) / sqrt(N) has the risk of ridge on the
+Gaussian-equivalent features
+
+.. math::
+
+    \\phi_{GE}(x)_i = \\frac{1}{\\sqrt N}\\Big(\\mu_0(r_i) + \\frac{\\mu_1(r_i)}{r_i}\\, w_i^\\top x
+        + \\mu_2(r_i)\\, z_i\\Big), \\qquad z_i \\sim N(0, 1) \\text{ independent},
+
+with mu0(r) = E[sigma(r g)], mu1(r) = E[g sigma(r g)], mu2(r)^2 = E[sigma(r g)^2] - mu0^2 - mu1^2,
+g ~ N(0, 1): the same mean, the same covariance with x and the same variance as sigma(w_i . x).
+At W0 (r_i ~ 1) these are the Hermite constants of :func:`hermite_coefficients`, and
+phi_GE = (mu0 + mu1 W0^T x + mu2 z) / sqrt(N): a linear model plus independent noise, which cannot
+beat ||P_{>1} f*||^2. After a large step (eta = Theta(sqrt N)) the trained CK departs from its own
+linearisation: the departure is the learned feature.
+
+**tau*** (the "improvement over the initial CK" slide): after a step of size eta = c sqrt(N)
+the first layer is W1 ~ W0 + c mu1 mu1* beta* g^T with g = sqrt(N) a ~ N(0, I_N), so neuron i
+computes sigma(xi_i + theta_i <x, beta*>) with xi_i = w_{0,i} . x ~ N(0, 1) and
+theta_i = c mu1 mu1* g_i. Ridge on these features (n, N -> infinity) reaches the functions of
+z = <x, beta*> spanned by the learned one-dimensional features
+
+.. math::
+
+    \\tilde\\sigma_\\theta(z) = E_\\xi[\\sigma(\\xi + \\theta z)], \\qquad
+    \\tau^* = \\min_{c(\\cdot)} E_z\\Big[\\big(\\sigma^*(z) - E_g[c(g)\\,\\tilde\\sigma_{\\theta(g)}(z)]\\big)^2\\Big],
+
+the smallest risk a large step can reach; it beats every random-features model when
+tau* << ||P_{>1} f*||^2. (This is our reading of the quantity of Ba et al. (2022), Sec. 5; the
+formula above is what is computed.) For an odd student (erf, tanh) every sigma~_theta is odd,
+so tau* is the energy of the even part of sigma* (0 for erf, 0.04 for the ``hermite`` teacher
+0.6 He1 + 0.2 He2/sqrt2 + 0.1 He3/sqrt6, whose floor is 0.05).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .._utils import as_generator, check_int, check_memory, check_real
+from .experiment import ALPHA_MIN, experiments
+from .model import _randn, init_params, negative_gradient, sample_teacher
+from .ridge import _ck_fit, _ck_predict, ridge_predict
+from .theory import _normal_rule, get_activation, hermite_coefficients, nonlinear_energy
+
+__all__ = [
+    "gaussian_coefficients",
+    "gaussian_equivalent_features",
+    "gaussian_equivalence",
+    "gaussian_equivalence_curve",
+    "risk_vs_alpha",
+    "learned_feature_floor",
+    "tau_star",
+]
+
+
+def gaussian_coefficients(activation: str, radius) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(mu0, mu1, mu2)`` of sigma(u) for u ~ N(0, r^2), one radius r per entry, float64.
+
+    mu0(r) = E[sigma(r g)], mu1(r) = E[g sigma(r g)], mu2(r) = sqrt(E[sigma(r g)^2] - mu0^2 - mu1^2),
+    g ~ N(0, 1), by the quadrature of :func:`hermite_coefficients` (at r = 1 they are equal).
+    ``radius`` is a tensor (any shape; >= 0) or a float.
+    """
+    act = get_activation(activation)
+    r = torch.as_tensor(radius, dtype=torch.float64).detach().cpu()
+    if not bool(torch.isfinite(r).all()) or bool((r < 0).any()):
+        raise ValueError("radius is invalid: must be finite and >= 0")
+    z, w = _normal_rule(act.smooth)
+    z = torch.as_tensor(z, dtype=torch.float64)
+    w = torch.as_tensor(w, dtype=torch.float64)
+    s = act.fn(r.reshape(-1, 1) * z)  # (R, K)
+    m0, m1, m2 = s @ w, s @ (w * z), s.square() @ w
+    m2 = (m2 - m0.square() - m1.square()).clamp_min(0.0).sqrt()
+    shape = r.shape
+    return m0.reshape(shape), m1.reshape(shape), m2.reshape(shape)
+
+
+def _check_xw(X: torch.Tensor, W: torch.Tensor) -> None:
+    if X.ndim != 2:
+        raise ValueError(f"X.shape={tuple(X.shape)} is invalid: must be (n, d)")
+    if W.ndim != 2 or W.shape[0] != X.shape[1]:
+        raise ValueError(f"W.shape={tuple(W.shape)} is invalid: must be ({X.shape[1]}, N) to match X")
+    for name, t in (("X", X), ("W", W)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} is invalid: must hold finite values (found NaN/Inf)")
+
+
+def gaussian_equivalent_features(
+    X: torch.Tensor,
+    W: torch.Tensor,
+    *,
+    activation: str = "erf",
+    generator: torch.Generator | int | None = None,
+) -> torch.Tensor:
+    """Gaussian-equivalent features phi_GE(x) of the CK features sigma(W^T x) / sqrt(N), (n, N).
+
+    .. math::
+
+        \\phi_{GE}(x)_i = \\big(\\mu_0(r_i) + \\mu_1(r_i)\\, w_i^\\top x / r_i + \\mu_2(r_i) z_i\\big)/\\sqrt N,
+
+    r_i = ||w_i||, z_i ~ N(0, 1) drawn independently per sample and neuron from ``generator``
+    (coefficients from :func:`gaussian_coefficients`). Each column has the mean, the variance
+    and the covariance with x of sigma(w_i . x) for x ~ N(0, I_d). X (n, d), W (d, N); dtype and
+    device follow X. Holds one (n, N) matrix (checked against the memory budget).
+    """
+    _check_xw(X, W)
+    n, N = X.shape[0], W.shape[1]
+    check_memory(2 * n * N * X.element_size(), what=f"Gaussian-equivalent features ({n} x {N})",
+                 reduce="n or N", device=X.device)  # fmt: skip
+    generator = as_generator(generator)
+    r = W.norm(dim=0).to(torch.float64).cpu()
+    m0, m1, m2 = gaussian_coefficients(activation, r)
+    slope = torch.where(r > 0, m1 / r.clamp_min(1e-300), torch.zeros_like(r))
+    kw = {"dtype": X.dtype, "device": X.device}
+    F = _randn((n, N), generator, X.dtype, X.device).mul_(m2.to(**kw))
+    F.addcmul_(X @ W, slope.to(**kw)).add_(m0.to(**kw))
+    return F.div_(math.sqrt(N))
+
+
+def _mean_se(e: torch.Tensor) -> tuple[float, float]:
+    m = e.shape[0]
+    mean = float(e.mean())
+    se = float(e.std() / math.sqrt(m)) if m > 1 else float("nan")
+    if not math.isfinite(mean):
+        raise ValueError("the ridge test risk is not finite; increase lam (the ridge penalty)")
+    return mean, se
+
+
+def gaussian_equivalence(
+    X_train: torch.Tensor,
+    y_train: torch.Tensor,
+    X_test: torch.Tensor,
+    f_test: torch.Tensor,
+    W: torch.Tensor,
+    *,
+    lam: float,
+    activation: str = "erf",
+    generator: torch.Generator | int | None = None,
+) -> dict:
+    """Ridge risk of the CK features at W next to the ridge risk of their Gaussian equivalent.
+
+    Same ridge (penalty lam/N), same training and test samples; the Gaussian-equivalent features
+    (:func:`gaussian_equivalent_features`) draw their noise z for the training set, then for the
+    test set, from ``generator``. Returns floats ``"ck"``, ``"ge"`` (test risks against the
+    noise-free ``f_test``), their test-set standard errors ``"ck_se"``, ``"ge_se"``, the gap
+    ``"gap"`` = ge - ck with the standard error of the paired per-point difference ``"gap_se"``,
+    and ``"rel_gap"`` = |ge - ck| / ck. X_train (n, d), y_train (n,), X_test (m, d), f_test (m,), W (d, N).
+    """
+    lam = check_real("lam", lam, low=0.0)
+    act = get_activation(activation)
+    _check_xw(X_train, W)
+    _check_xw(X_test, W)
+    n, m, N = X_train.shape[0], X_test.shape[0], W.shape[1]
+    if y_train.shape != (n,) or f_test.shape != (m,):
+        raise ValueError("y_train must be (n,) and f_test (m,) to match X_train and X_test")
+    elt = X_train.element_size()
+    check_memory(((n + m) * N + min(n, N) ** 2 + 2 * (1 << 20)) * elt,
+                 what=f"the Gaussian-equivalence fit at n={n}, N={N}", reduce="n or N",
+                 device=X_train.device)  # fmt: skip
+    generator = as_generator(generator)
+    e_ck = (_ck_predict(X_test, W, _ck_fit(X_train, y_train, W, lam, act), act) - f_test).square_()
+    F_train = gaussian_equivalent_features(X_train, W, activation=activation, generator=generator)
+    F_test = gaussian_equivalent_features(X_test, W, activation=activation, generator=generator)
+    e_ge = (ridge_predict(F_train, y_train, F_test, lam=lam) - f_test).square_()
+    del F_train, F_test
+    ck, ck_se = _mean_se(e_ck)
+    ge, ge_se = _mean_se(e_ge)
+    _, gap_se = _mean_se(e_ge - e_ck)
+    return {"ck": ck, "ge": ge, "ck_se": ck_se, "ge_se": ge_se, "gap": ge - ck, "gap_se": gap_se,
+            "rel_gap": abs(ge - ck) / ck}  # fmt: skip
+
+
+_GE_KEYS = ("ck", "ge", "ck_se", "ge_se", "gap", "gap_se", "rel_gap")
+
+
+def gaussian_equivalence_curve(
+    psi1_values: Sequence[float],
+    *,
+    d: int,
+    psi2: float = 2.0,
+    alphas: Sequence[float] = (0.0, 0.5),
+    lam: float = 1e-3,
+    noise: float = 0.1,
+    activation: str = "erf",
+    target: str = "erf",
+    seed: int = 0,
+    n_test: int = 2048,
+    dtype: torch.dtype = torch.float32,
+    callback: Callable[[dict], None] | None = None,
+) -> dict:
+    """:func:`gaussian_equivalence` across psi1 = n/d, at W0 and after one step eta = N^alpha.
+
+    For each psi1: one draw of W0, a, beta*, a step batch (n), a ridge batch (n) and a test set
+    (``n_test``), as in :func:`experiments`. Returns numpy arrays: ``"psi1"``, ``"alphas"``,
+    ``"init"`` (a dict of the keys of :func:`gaussian_equivalence`, each (len(psi1),), the CK at
+    W0) and ``"trained"`` (the same keys, each (len(alphas), len(psi1)), the CK at W1), with
+    ``"floor"`` = ||P_{>1} f*||^2, ``"d"``, ``"N"``. ``callback(dict)`` after each psi1.
+    """
+    d = check_int("d", d, low=1)
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    psi1_values = [check_real("psi1", p, low=0.0, low_open=True) for p in psi1_values]
+    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
+    n_test = check_int("n_test", n_test, low=2)
+    get_activation(activation, "activation")
+    get_activation(target, "target")
+    N = max(1, round(psi2 * d))
+    gen = as_generator(seed)
+    P, A = len(psi1_values), len(alphas)
+    out = {"psi1": np.asarray(psi1_values, dtype=float), "alphas": np.asarray(alphas, dtype=float),
+           "init": {k: np.full(P, np.nan) for k in _GE_KEYS},
+           "trained": {k: np.full((A, P), np.nan) for k in _GE_KEYS},
+           "floor": nonlinear_energy(target), "d": d, "N": N}  # fmt: skip
+    kw = {"lam": lam, "activation": activation}
+    for j, psi1 in enumerate(psi1_values):
+        n = max(1, round(psi1 * d))
+        W0, a, beta = init_params(d, N, generator=gen, dtype=dtype)
+        X, y, _ = sample_teacher(n, beta, target=target, noise=noise, generator=gen)
+        X2, y2, _ = sample_teacher(n, beta, target=target, noise=noise, generator=gen)
+        X3, _, f3 = sample_teacher(n_test, beta, target=target, noise=0.0, generator=gen)
+        G0 = negative_gradient(X, y, W0, a, activation=activation)
+        del X, y
+        res = gaussian_equivalence(X2, y2, X3, f3, W0, generator=gen, **kw)
+        for k in _GE_KEYS:
+            out["init"][k][j] = res[k]
+        for i, alpha in enumerate(alphas):
+            W1 = W0 + (float(N) ** alpha * math.sqrt(N)) * G0
+            res = gaussian_equivalence(X2, y2, X3, f3, W1, generator=gen, **kw)
+            for k in _GE_KEYS:
+                out["trained"][k][i, j] = res[k]
+        if callback is not None:
+            callback({"index": j, "psi1": psi1, **out})
+    return out
+
+
+def risk_vs_alpha(
+    alphas: Sequence[float],
+    *,
+    psi1: float,
+    d: int,
+    psi2: float = 2.0,
+    seeds: Sequence[int] = (0, 1, 2),
+    lam: float = 1e-3,
+    noise: float = 0.1,
+    activation: str = "erf",
+    target: str = "erf",
+    n_test: int = 2048,
+    dtype: torch.dtype = torch.float32,
+    callback: Callable[[dict], None] | None = None,
+) -> dict:
+    """Trained-CK risk against alpha (eta = N^alpha) at one psi1, next to the initial CK, over seeds.
+
+    The three regimes of Ba et al. (2022): alpha < 0 (eta = o(1)) stays at the initial-CK risk,
+    alpha = 0 (eta = Theta(1)) improves on it, alpha = 1/2 (eta = Theta(sqrt N)) goes below the
+    floor ||P_{>1} f*||^2. Each seed is one :func:`experiments` draw shared by all alphas.
+    Returns numpy arrays ``"alphas"``, ``"ck1"`` (len(seeds), len(alphas)), ``"ck"``
+    (len(seeds),), their means ``"ck1_mean"``, ``"ck_mean"`` and standard errors over seeds
+    ``"ck1_se"``, ``"ck_se"`` (NaN for one seed), the per-seed ratio ``"ratio"`` = ck1 / ck with
+    ``"ratio_mean"``, ``"ratio_se"``, and ``"floor"``, ``"psi1"``, ``"d"``, ``"N"``, ``"n"``.
+    """
+    psi1 = check_real("psi1", psi1, low=0.0, low_open=True)
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    d = check_int("d", d, low=1)
+    seeds = [check_int("seed", s, low=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds=[] is invalid: must hold at least one seed")
+    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
+    n, N = max(1, round(psi1 * d)), max(1, round(psi2 * d))
+    ck1 = np.full((len(seeds), len(alphas)), np.nan)
+    ck = np.full(len(seeds), np.nan)
+    for s, seed in enumerate(seeds):
+        res = experiments(n, d, N, alphas=alphas, lam=lam, noise=noise, activation=activation,
+                          target=target, features=("ck", "ck1"), generator=seed, n_test=n_test,
+                          dtype=dtype, spectrum=False, rank_one=False)  # fmt: skip
+        ck1[s] = [r["risk"]["ck1"] for r in res]
+        ck[s] = res[0]["risk"]["ck"]
+        if callback is not None:
+            callback({"index": s, "seed": seed, "ck1": ck1[: s + 1], "ck": ck[: s + 1]})
+    ratio = ck1 / ck[:, None]
+    S = len(seeds)
+
+    def se(x, axis=0):
+        return np.std(x, axis=axis, ddof=1) / math.sqrt(S) if S > 1 else np.full(np.shape(x.mean(axis)), np.nan)
+
+    return {"alphas": np.asarray(alphas, dtype=float), "ck1": ck1, "ck": ck,
+            "ck1_mean": ck1.mean(0), "ck1_se": se(ck1), "ck_mean": float(ck.mean()),
+            "ck_se": float(se(ck)), "ratio": ratio, "ratio_mean": ratio.mean(0), "ratio_se": se(ratio),
+            "floor": nonlinear_energy(target), "psi1": psi1, "d": d, "N": N, "n": n,
+            "target": target, "activation": activation}  # fmt: skip
+
+
+def learned_feature_floor(
+    activation: str = "erf", target: str = "erf", *, thetas: int = 48, nodes: int = 80
+) -> dict:
+    """tau* of the module docstring, with the projection it comes from.
+
+    The learned features sigma~_theta(z) = E_xi[sigma(xi + theta z)] for ``thetas`` slopes
+    theta = mu1 mu1* g (g at the nodes of a Gauss-Hermite rule, i.e. the quantiles that carry
+    the law of theta) are evaluated by ``nodes``-point Gauss-Hermite quadrature in xi; sigma*
+    is projected onto their span in L^2(N(0, 1)) (least squares on the quadrature in z, which
+    is exact for the polynomials of the ``hermite`` activation). Returns ``dict(tau_star,
+    floor, ratio = tau_star / floor)``; ``floor`` = ||P_{>1} f*||^2.
+    """
+    thetas = check_int("thetas", thetas, low=1)
+    nodes = check_int("nodes", nodes, low=2)
+    act = get_activation(activation, "activation")
+    tgt = get_activation(target, "target")
+    zq, wq = _normal_rule(tgt.smooth and act.smooth)
+    xi, wx = np.polynomial.hermite_e.hermegauss(nodes)
+    wx = wx / math.sqrt(2.0 * math.pi)
+    scale = abs(hermite_coefficients(activation)["mu1"] * hermite_coefficients(target)["mu1"])
+    g = np.polynomial.hermite_e.hermegauss(thetas)[0] if thetas > 1 else np.zeros(1)
+    theta = scale * g
+    z64 = torch.as_tensor(zq, dtype=torch.float64)
+    pre = torch.as_tensor(xi, dtype=torch.float64)[None, None, :] + torch.as_tensor(theta)[None, :, None] * z64[:, None, None]
+    feats = (act.fn(pre) @ torch.as_tensor(wx)).numpy()  # (K_z, thetas)
+    fstar = tgt.fn(z64).numpy()
+    sw = np.sqrt(wq)
+    coef, *_ = np.linalg.lstsq(feats * sw[:, None], fstar * sw, rcond=1e-12)
+    tau = float(wq @ (fstar - feats @ coef) ** 2)
+    floor = nonlinear_energy(target)
+    return {"tau_star": tau, "floor": floor, "ratio": tau / floor if floor > 0 else float("inf")}
+
+
+def tau_star(activation: str = "erf", target: str = "erf") -> float:
+    """tau*: the smallest risk reachable with the features learned by a large step (module docstring)."""
+    return learned_feature_floor(activation, target)["tau_star"]
