@@ -31,6 +31,10 @@ __all__ = [
     "rank_one_figure",
     "risk_figure",
     "activation_figure",
+    "ge_figure",
+    "alpha_risk_figure",
+    "alpha_risk_traces",
+    "improvement_figure",
 ]
 
 #: Okabe-Ito colour-blind-safe palette.
@@ -205,4 +209,136 @@ def activation_figure(activation: str = "erf", target: str = "erf", *, widget: b
         xaxis_title="z", yaxis_title="σ(z)", legend="inside", height=440,
     )  # fmt: skip
     fig.add_traces(activation_traces(activation, target))
+    return fig
+
+
+# ------------------------------------------------------------ Gaussian equivalence, regimes, tau*
+
+#: Colours of the three weight matrices: W0, W1 at alpha = 0, W1 at alpha = 1/2 (and others).
+_W_COLORS = (PALETTE[1], PALETTE[0], PALETTE[2], PALETTE[3], PALETTE[4])
+
+
+def _alpha_label(alpha: float) -> str:
+    if alpha == 0.5:
+        return "η = √N (α = ½)"
+    if alpha == 0.0:
+        return "η = 1 (α = 0)"
+    return f"η = N<sup>{alpha:.2f}</sup>"
+
+
+def ge_figure(curve: dict, *, widget: bool = False) -> go.Figure:
+    """CK ridge risk against psi1 next to the risk of its Gaussian-equivalent features.
+
+    ``curve`` from :func:`nnrep_lite.onestep.gaussian_equivalence_curve`. Solid lines with filled
+    markers: the CK (mean ± standard error over seeds); dotted lines with open markers: the
+    Gaussian-equivalent model mu0 + mu1 W^T x + mu2 z on the same samples; dashed: the floor.
+    """
+    psi1 = np.asarray(curve["psi1"])
+    S = len(curve["seeds"])
+    fig = _fig(
+        widget, height=540,
+        title=f"Gaussian equivalence: CK vs μ₀ + μ₁W<sup>T</sup>x + μ₂z (d = {curve['d']}, N = {curve['N']}, {S} seed{'s' if S > 1 else ''})",
+        xaxis_title="ψ₁ = n/d", yaxis_title="test risk E[(f̂ − f*)²]", xaxis_type="log", yaxis_type="log",
+    )  # fmt: skip
+    rows = [("W₀", curve["init"], None)]
+    rows += [(_alpha_label(al), curve["trained"], i) for i, al in enumerate(curve["alphas"])]
+    for k, (label, table, i) in enumerate(rows):
+        col = _W_COLORS[k % len(_W_COLORS)]
+        for kind, dash, symbol in (("ck", "solid", "circle"), ("ge", "dot", "circle-open")):
+            vals = table[kind] if i is None else table[kind][:, i]
+            err = vals.std(0, ddof=1) / math.sqrt(S) if S > 1 else (table[f"{kind}_se"] if i is None else table[f"{kind}_se"][:, i])[0]
+            name = f"CK at {label}" if kind == "ck" else f"Gaussian equiv. of {label}"
+            fig.add_trace(go.Scatter(x=psi1, y=vals.mean(0), error_y={"type": "data", "array": err},
+                                     mode="lines+markers", name=name, line={"color": col, "dash": dash, "width": 2.5},
+                                     marker={"symbol": symbol, "size": 10, "color": col}))  # fmt: skip
+    floor = curve["floor"]
+    fig.add_trace(go.Scatter(x=[psi1.min(), psi1.max()], y=[floor, floor], mode="lines",
+                             line=style.theory_line(color=PALETTE[7]), name=f"floor {FLOOR_LABEL} = {floor:.4f}"))  # fmt: skip
+    return fig
+
+
+#: The three regimes of the outline slide: (alpha range, shade, statement).
+REGIMES = (
+    ((-math.inf, 0.0), "rgba(86,180,233,0.14)", "η = o(1)<br>does not improve<br>the representation"),
+    ((0.0, 0.45), "rgba(230,159,0,0.12)", "η = Θ(1) … N<sup>α</sup><br>can outperform the initial W"),
+    ((0.45, math.inf), "rgba(0,158,115,0.16)", "η = Θ(√N): out of<br>the NTK regime,<br>beats random features"),
+)
+
+
+def alpha_risk_traces(sweep: dict) -> list[go.BaseTraceType]:
+    """Traces of :func:`alpha_risk_figure`: trained CK (mean ± s.e. over seeds), initial CK, floor."""
+    al = np.asarray(sweep["alphas"])
+    lo, hi = float(al.min()) - 0.05, float(al.max()) + 0.1
+    ck = sweep["ck_mean"]
+    ck_se = sweep["ck_se"] if np.isfinite(sweep["ck_se"]) else 0.0
+    floor = sweep["floor"]
+    se = np.nan_to_num(sweep["ck1_se"])
+    return [
+        go.Scatter(x=al, y=sweep["ck1_mean"], error_y={"type": "data", "array": se}, mode="lines+markers",
+                   name="trained CK at W₁ (mean ± s.e.)", line={"color": PALETTE[0], "width": 3},
+                   marker={"size": 10}),
+        go.Scatter(x=[lo, hi], y=[ck, ck], mode="lines", line={"color": PALETTE[1], "dash": "dashdot", "width": 3},
+                   name=f"CK at W₀ = {ck:.4f} ± {ck_se:.4f}"),
+        go.Scatter(x=[lo, hi], y=[floor, floor], mode="lines", line=style.theory_line(color=PALETTE[7]),
+                   name=f"floor {FLOOR_LABEL} = {floor:.4f}"),
+    ]  # fmt: skip
+
+
+def alpha_risk_title(sweep: dict) -> str:
+    S = len(sweep["ck"])
+    return (f"Risk after one step against α (η = N<sup>α</sup>): ψ₁ = {sweep['psi1']:g}, "
+            f"d = {sweep['d']}, N = {sweep['N']}, {S} seed{'s' if S > 1 else ''}")
+
+
+def alpha_risk_figure(sweep: dict, *, widget: bool = False) -> go.Figure:
+    """Trained-CK risk against alpha with the three step-size regimes shaded and labelled.
+
+    ``sweep`` from :func:`nnrep_lite.onestep.risk_vs_alpha`; the initial CK and the floor
+    ||P_{>1} f*||^2 are horizontal lines (the floor dashed: it is the theorem's bound).
+    """
+    al = np.asarray(sweep["alphas"])
+    lo, hi = float(al.min()) - 0.05, float(al.max()) + 0.1
+    fig = _fig(widget, height=540, title=alpha_risk_title(sweep), xaxis_title="α  (η = N<sup>α</sup>)",
+               yaxis_title="test risk E[(f̂ − f*)²]", yaxis_type="log", xaxis_range=[lo, hi])  # fmt: skip
+    for (a0, a1), shade, text in REGIMES:
+        x0, x1 = max(a0, lo), min(a1, hi)
+        if x1 <= x0:
+            continue
+        fig.add_vrect(x0=x0, x1=x1, fillcolor=shade, line_width=0, layer="below")
+        fig.add_annotation(x=0.5 * (x0 + x1), y=0.02, xref="x", yref="paper", text=text, showarrow=False,
+                           yanchor="bottom", font={"size": style.LEGEND_FONT_PX})  # fmt: skip
+    fig.add_traces(alpha_risk_traces(sweep))
+    return fig
+
+
+def improvement_figure(cases: dict, *, widget: bool = False) -> go.Figure:
+    """Initial CK, trained CK at eta = 1 and at eta = sqrt(N), per teacher, against tau* and the floor.
+
+    ``cases``: teacher name -> :func:`nnrep_lite.onestep.risk_vs_alpha` result with alphas
+    (0, 1/2) and an added ``"tau_star"``. One panel per teacher (two a row): bars are measured
+    risks (mean ± standard error over seeds), dashed lines the floor ||P_{>1} f*||^2 and tau*.
+    """
+    names = list(cases)
+    titles = []
+    for t in names:
+        c = cases[t]
+        rel = "≪" if c["tau_star"] < 0.25 * c["floor"] else "≈" if c["tau_star"] < 1.25 * c["floor"] else ">"
+        titles.append(f"teacher σ* = {t}: τ* = {c['tau_star']:.3f} {rel} {FLOOR_LABEL} = {c['floor']:.3f}")
+    fig = style.subplots(len(names), widget=widget, titles=titles, panel_height=420, legend="none",
+                         title="Improvement over the initial CK, and beyond it when τ* ≪ ‖P<sub>&gt;1</sub>f*‖²")  # fmt: skip
+    cats = ["CK at W₀", "η = 1", "η = √N"]
+    for k, t in enumerate(names):
+        c = cases[t]
+        pos = style.panel_position(k, len(names))
+        al = list(np.asarray(c["alphas"]))
+        idx = [al.index(0.0), al.index(0.5)]
+        y = [c["ck_mean"], *(c["ck1_mean"][i] for i in idx)]
+        err = np.nan_to_num([c["ck_se"], *(c["ck1_se"][i] for i in idx)])
+        fig.add_trace(go.Bar(x=cats, y=y, error_y={"type": "data", "array": err}, name=f"measured ({t})",
+                             marker_color=[PALETTE[1], PALETTE[0], PALETTE[2]], showlegend=False), **pos)  # fmt: skip
+        fig.add_hline(y=c["floor"], line=style.theory_line(color=PALETTE[7]), annotation_text=f"floor {FLOOR_LABEL}",
+                      annotation_position="top right", **pos)  # fmt: skip
+        fig.add_hline(y=max(c["tau_star"], 1e-12), line=style.theory_line(color=PALETTE[3]), annotation_text="τ*",
+                      annotation_position="bottom left", **pos)  # fmt: skip
+        fig.update_yaxes(title_text="test risk", rangemode="tozero", **pos)
     return fig
