@@ -48,6 +48,18 @@ def _fig(widget: bool, *, height: int = 460, legend: str = "below", **layout) ->
     return style.new_figure(widget, height=height, legend=legend, **layout)
 
 
+def log_ticks(values) -> dict:
+    """``tickvals``/``ticktext`` at 1, 2, 5 x 10^k covering ``values`` (plotly's own minor labels
+    on a log axis are drawn smaller than the projector's tick font)."""
+    v = np.asarray([x for x in np.ravel(values) if np.isfinite(x) and x > 0], dtype=float)
+    if v.size == 0:
+        return {}
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    ticks = [m * 10.0**k for k in range(lo - 1, hi + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if v.min() / 1.6 <= t <= v.max() * 1.6]
+    return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+
+
 def alpha_colors(k: int) -> list[str]:
     """``k`` colours along the (colour-blind-safe, sequential) Viridis scale."""
     if k == 1:
@@ -184,6 +196,7 @@ def risk_figure(curves: dict, *, widget: bool = False) -> go.Figure:
     fig.add_trace(go.Scatter(x=[psi1.min(), psi1.max()], y=[floor, floor], mode="lines",
                              line={"color": PALETTE[7], "dash": "dash"},
                              name=f"floor {FLOOR_LABEL} = {floor:.4f}"))  # fmt: skip
+    fig.update_yaxes(**log_ticks([v for t in fig.data for v in t.y]))
     return fig
 
 
@@ -254,21 +267,28 @@ def ge_figure(curve: dict, *, widget: bool = False) -> go.Figure:
     floor = curve["floor"]
     fig.add_trace(go.Scatter(x=[psi1.min(), psi1.max()], y=[floor, floor], mode="lines",
                              line=style.theory_line(color=PALETTE[7]), name=f"floor {FLOOR_LABEL} = {floor:.4f}"))  # fmt: skip
+    ys = [v for t in fig.data for v in t.y]
+    fig.update_yaxes(**log_ticks(ys))
+    fig.update_xaxes(tickvals=list(psi1), ticktext=[f"{p:g}" for p in psi1])
     return fig
 
 
 #: The three regimes of the outline slide: (alpha range, shade, statement).
 REGIMES = (
     ((-math.inf, 0.0), "rgba(86,180,233,0.14)", "η = o(1)<br>does not improve<br>the representation"),
-    ((0.0, 0.45), "rgba(230,159,0,0.12)", "η = Θ(1) … N<sup>α</sup><br>can outperform the initial W"),
-    ((0.45, math.inf), "rgba(0,158,115,0.16)", "η = Θ(√N): out of<br>the NTK regime,<br>beats random features"),
+    ((0.0, 0.45), "rgba(230,159,0,0.12)", "η = Θ(1)<br>can outperform<br>the initial W"),
+    ((0.45, math.inf), "rgba(0,158,115,0.16)", "η = Θ(√N): out of<br>the NTK regime, beats<br>random features"),
 )
+
+
+def _alpha_range(al) -> tuple[float, float]:
+    return float(np.min(al)) - 0.05, max(float(np.max(al)) + 0.05, 0.75)
 
 
 def alpha_risk_traces(sweep: dict) -> list[go.BaseTraceType]:
     """Traces of :func:`alpha_risk_figure`: trained CK (mean ± s.e. over seeds), initial CK, floor."""
     al = np.asarray(sweep["alphas"])
-    lo, hi = float(al.min()) - 0.05, float(al.max()) + 0.1
+    lo, hi = _alpha_range(al)
     ck = sweep["ck_mean"]
     ck_se = sweep["ck_se"] if np.isfinite(sweep["ck_se"]) else 0.0
     floor = sweep["floor"]
@@ -297,18 +317,25 @@ def alpha_risk_figure(sweep: dict, *, widget: bool = False) -> go.Figure:
     ||P_{>1} f*||^2 are horizontal lines (the floor dashed: it is the theorem's bound).
     """
     al = np.asarray(sweep["alphas"])
-    lo, hi = float(al.min()) - 0.05, float(al.max()) + 0.1
-    fig = _fig(widget, height=540, title=alpha_risk_title(sweep), xaxis_title="α  (η = N<sup>α</sup>)",
-               yaxis_title="test risk E[(f̂ − f*)²]", yaxis_type="log", xaxis_range=[lo, hi])  # fmt: skip
-    for (a0, a1), shade, text in REGIMES:
+    lo, hi = _alpha_range(al)
+    fig = _fig(widget, height=600, title={"text": alpha_risk_title(sweep), "y": 0.985, "yanchor": "top"},
+               xaxis_title="α  (η = N<sup>α</sup>)", yaxis_title="test risk E[(f̂ − f*)²]", yaxis_type="log",
+               xaxis_range=[lo, hi], margin={"t": 150})  # fmt: skip
+    for (a0, a1), shade, text in REGIMES:  # shaded bands, the slide's statements above the plot
         x0, x1 = max(a0, lo), min(a1, hi)
         if x1 <= x0:
             continue
         fig.add_vrect(x0=x0, x1=x1, fillcolor=shade, line_width=0, layer="below")
-        fig.add_annotation(x=0.5 * (x0 + x1), y=0.02, xref="x", yref="paper", text=text, showarrow=False,
+        fig.add_annotation(x=0.5 * (x0 + x1), y=1.01, xref="x", yref="paper", text=text, showarrow=False,
                            yanchor="bottom", font={"size": style.LEGEND_FONT_PX})  # fmt: skip
     fig.add_traces(alpha_risk_traces(sweep))
+    fig.update_yaxes(**alpha_risk_ticks(sweep))
     return fig
+
+
+def alpha_risk_ticks(sweep: dict) -> dict:
+    """Log-axis ticks of :func:`alpha_risk_figure` for the values of ``sweep``."""
+    return log_ticks([*np.ravel(sweep["ck1"]), float(sweep["ck_mean"]), float(sweep["floor"])])
 
 
 def improvement_figure(cases: dict, *, widget: bool = False) -> go.Figure:
@@ -324,8 +351,9 @@ def improvement_figure(cases: dict, *, widget: bool = False) -> go.Figure:
         c = cases[t]
         rel = "≪" if c["tau_star"] < 0.25 * c["floor"] else "≈" if c["tau_star"] < 1.25 * c["floor"] else ">"
         titles.append(f"teacher σ* = {t}: τ* = {c['tau_star']:.3f} {rel} {FLOOR_LABEL} = {c['floor']:.3f}")
-    fig = style.subplots(len(names), widget=widget, titles=titles, panel_height=420, legend="none",
-                         title="Improvement over the initial CK, and beyond it when τ* ≪ ‖P<sub>&gt;1</sub>f*‖²")  # fmt: skip
+    fig = style.subplots(len(names), widget=widget, titles=titles, panel_height=420, legend="below",
+                         title="Improvement over the initial CK, and beyond it when τ* ≪ ‖P<sub>&gt;1</sub>f*‖²",
+                         margin={"t": 110})  # fmt: skip
     cats = ["CK at W₀", "η = 1", "η = √N"]
     for k, t in enumerate(names):
         c = cases[t]
@@ -336,9 +364,10 @@ def improvement_figure(cases: dict, *, widget: bool = False) -> go.Figure:
         err = np.nan_to_num([c["ck_se"], *(c["ck1_se"][i] for i in idx)])
         fig.add_trace(go.Bar(x=cats, y=y, error_y={"type": "data", "array": err}, name=f"measured ({t})",
                              marker_color=[PALETTE[1], PALETTE[0], PALETTE[2]], showlegend=False), **pos)  # fmt: skip
-        fig.add_hline(y=c["floor"], line=style.theory_line(color=PALETTE[7]), annotation_text=f"floor {FLOOR_LABEL}",
-                      annotation_position="top right", **pos)  # fmt: skip
-        fig.add_hline(y=max(c["tau_star"], 1e-12), line=style.theory_line(color=PALETTE[3]), annotation_text="τ*",
-                      annotation_position="bottom left", **pos)  # fmt: skip
+        fig.add_hline(y=c["floor"], line=style.theory_line(color=PALETTE[7]), **pos)
+        fig.add_hline(y=c["tau_star"], line=style.theory_line(color=PALETTE[3]), **pos)
         fig.update_yaxes(title_text="test risk", rangemode="tozero", **pos)
+    for label, col in ((f"floor {FLOOR_LABEL} (random features, small steps)", PALETTE[7]),
+                       ("τ* (smallest risk of the large-step features)", PALETTE[3])):  # fmt: skip
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=style.theory_line(color=col), name=label))
     return fig

@@ -178,3 +178,4 @@ class AlphaRiskPanel:
             for old, new in zip(self.fig.data, viz.alpha_risk_traces(self.sweep)):
                 old.update(new.to_plotly_json())
             self.fig.layout.title.text = viz.alpha_risk_title(self.sweep)
+            self.fig.update_yaxes(**viz.alpha_risk_ticks(self.sweep))
