@@ -58,7 +58,7 @@ def _all_figures():
 
     res = os1.experiments(64, 32, 64, alphas=[0.0, 0.5], features=(), generator=0, n_test=1)
     curves = os1.risk_curves([1.0, 2.0], [0.0, 0.5], d=12, seed=0, n_test=32)
-    ge = os1.gaussian_equivalence_curve([1.0, 2.0], d=12, seeds=(0, 1), n_test=32)
+    ge = os1.gaussian_equivalence_curve([1.0, 2.0], d=12, seeds=(0, 1), n_test=32, ntk_seeds=1)
     sweep = os1.risk_vs_alpha([-0.5, 0.0, 0.5], psi1=2.0, d=12, seeds=(0, 1), n_test=32)
     cases = {}
     for t in ("erf", "hermite"):

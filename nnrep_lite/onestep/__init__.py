@@ -13,6 +13,7 @@ from .equivalence import (
     gaussian_equivalence_curve,
     gaussian_equivalent_features,
     learned_feature_floor,
+    ntk_gaussian_equivalence,
     risk_vs_alpha,
     tau_star,
 )
@@ -42,6 +43,7 @@ from .theory import (
 )
 
 __all__ = [
+    "ntk_gaussian_equivalence",
     "ridge_predict",
     "tau_star",
     "risk_vs_alpha",

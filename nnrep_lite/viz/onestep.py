@@ -250,17 +250,20 @@ def ge_figure(curve: dict, *, widget: bool = False) -> go.Figure:
     S = len(curve["seeds"])
     fig = _fig(
         widget, height=540,
-        title=f"Gaussian equivalence: CK vs μ₀ + μ₁W<sup>T</sup>x + μ₂z (d = {curve['d']}, N = {curve['N']}, {S} seed{'s' if S > 1 else ''})",
+        title=f"Gaussian equivalence: σ(W<sup>T</sup>x) vs μ₀ + μ₁W<sup>T</sup>x + μ₂z (d = {curve['d']}, N = {curve['N']}, {S} seed{'s' if S > 1 else ''})",
         xaxis_title="ψ₁ = n/d", yaxis_title="test risk E[(f̂ − f*)²]", xaxis_type="log", yaxis_type="log",
     )  # fmt: skip
-    rows = [("W₀", curve["init"], None)]
-    rows += [(_alpha_label(al), curve["trained"], i) for i, al in enumerate(curve["alphas"])]
+    rows = [("CK at W₀", curve["init"], None)]
+    rows += [(f"CK at {_alpha_label(al)}", curve["trained"], i) for i, al in enumerate(curve["alphas"])]
+    if "ntk" in curve:
+        rows.append(("NTK at W₀", curve["ntk"], None))
     for k, (label, table, i) in enumerate(rows):
-        col = _W_COLORS[k % len(_W_COLORS)]
+        col = _W_COLORS[k % len(_W_COLORS)] if not label.startswith("NTK") else PALETTE[4]
         for kind, dash, symbol in (("ck", "solid", "circle"), ("ge", "dot", "circle-open")):
             vals = table[kind] if i is None else table[kind][:, i]
-            err = vals.std(0, ddof=1) / math.sqrt(S) if S > 1 else (table[f"{kind}_se"] if i is None else table[f"{kind}_se"][:, i])[0]
-            name = f"CK at {label}" if kind == "ck" else f"Gaussian equiv. of {label}"
+            T = vals.shape[0]
+            err = vals.std(0, ddof=1) / math.sqrt(T) if T > 1 else (table[f"{kind}_se"] if i is None else table[f"{kind}_se"][:, i])[0]
+            name = label if kind == "ck" else f"Gaussian equiv. of {label}"
             fig.add_trace(go.Scatter(x=psi1, y=vals.mean(0), error_y={"type": "data", "array": err},
                                      mode="lines+markers", name=name, line={"color": col, "dash": dash, "width": 2.5},
                                      marker={"symbol": symbol, "size": 10, "color": col}))  # fmt: skip
