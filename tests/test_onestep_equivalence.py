@@ -240,3 +240,16 @@ def test_ntk_gaussian_equivalence_holds_at_init():
     assert abs(c["ntk"]["rel_gap"][0]) < 0.05  # measured below 1% at d = 48-256
     with pytest.raises(ValueError, match="^ntk_seeds="):
         os1.gaussian_equivalence_curve([4.0], d=8, seeds=(0,), ntk_seeds=2)
+
+
+def test_memory_guard_refuses_the_new_feature_and_kernel_matrices(monkeypatch):
+    from nnrep_lite._utils import MemoryBudgetError
+
+    W0, a, beta = os1.init_params(8, 16, generator=0)
+    X, y, f = os1.sample_teacher(64, beta, generator=0)
+    monkeypatch.setenv("NNREP_MAX_MEMORY", "1K")
+    for call in (lambda: os1.gaussian_equivalent_features(X, W0),
+                 lambda: os1.gaussian_equivalence(X, y, X, f, W0, lam=1e-3),
+                 lambda: os1.ntk_gaussian_equivalence(X, y, X, f, W0, lam=1e-3)):  # fmt: skip
+        with pytest.raises(MemoryBudgetError, match="reduce n or N"):
+            call()

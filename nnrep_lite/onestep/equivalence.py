@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from .._utils import as_generator, check_int, check_memory, check_real
-from .experiment import ALPHA_MIN, experiments
+from .experiment import check_alpha, experiments
 from .model import _randn, init_params, negative_gradient, sample_teacher
 from .ridge import FITS, ridge_predict, solve_spd
 from .theory import _normal_rule, get_activation, hermite_coefficients, nonlinear_energy
@@ -280,7 +280,7 @@ def gaussian_equivalence_curve(
     d = check_int("d", d, low=1)
     psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
     psi1_values = [check_real("psi1", p, low=0.0, low_open=True) for p in psi1_values]
-    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
+    alphas = [check_alpha(al) for al in alphas]
     seeds = [check_int("seed", sd, low=0) for sd in seeds]
     if not seeds:
         raise ValueError("seeds=[] is invalid: must hold at least one seed")
@@ -367,7 +367,7 @@ def risk_vs_alpha(
     seeds = [check_int("seed", s, low=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds=[] is invalid: must hold at least one seed")
-    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
+    alphas = [check_alpha(al) for al in alphas]
     n, N = max(1, round(psi1 * d)), max(1, round(psi2 * d))
     ck1 = np.full((len(seeds), len(alphas)), np.nan)
     ck = np.full(len(seeds), np.nan)

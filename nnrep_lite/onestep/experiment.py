@@ -41,6 +41,17 @@ FEATURES = ("ck", "ntk", "ck1")
 ALPHA_MIN = -50.0
 
 
+def check_alpha(alpha) -> float:
+    """The exponent alpha of eta = N^alpha, a finite number in [ALPHA_MIN, 1]."""
+    value = check_real("alpha", alpha)  # type and finiteness
+    if not ALPHA_MIN <= value <= 1.0:
+        raise ValueError(
+            f"alpha={value:g} is invalid: must be a finite number in [{ALPHA_MIN:g}, 1] (eta = N^alpha: "
+            "[0, 1] is the paper's range, alpha < 0 the eta = o(1) regime)"
+        )
+    return value
+
+
 def _check_features(features) -> tuple[str, ...]:
     if isinstance(features, str):
         features = (features,)
@@ -90,7 +101,7 @@ def experiments(
     d = check_int("d", d, low=1)
     N = check_int("N", N, low=1)
     n_test = check_int("n_test", n_test, low=1)
-    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
+    alphas = [check_alpha(al) for al in alphas]
     lam = check_real("lam", lam, low=0.0)
     noise = check_real("noise", noise, low=0.0)
     act = get_activation(activation, "activation")
@@ -246,7 +257,7 @@ def risk_curves(
     d = check_int("d", d, low=1)
     psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
     psi1_values = [check_real("psi1", p, low=0.0, low_open=True) for p in psi1_values]
-    alphas = [check_real("alpha", al, low=ALPHA_MIN, high=1.0) for al in alphas]
+    alphas = [check_alpha(al) for al in alphas]
     features = _check_features(features)
     N = max(1, round(psi2 * d))
     gen = as_generator(seed)
