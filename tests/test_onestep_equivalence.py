@@ -253,3 +253,16 @@ def test_memory_guard_refuses_the_new_feature_and_kernel_matrices(monkeypatch):
                  lambda: os1.ntk_gaussian_equivalence(X, y, X, f, W0, lam=1e-3)):  # fmt: skip
         with pytest.raises(MemoryBudgetError, match="reduce n or N"):
             call()
+
+
+def test_curves_follow_dtype_and_are_deterministic():
+    kw = {"d": 8, "seeds": (1,), "n_test": 40}
+    a = os1.gaussian_equivalence_curve([2.0], alphas=(0.5,), dtype=F64, **kw)
+    b = os1.gaussian_equivalence_curve([2.0], alphas=(0.5,), dtype=F64, **kw)
+    assert a["trained"]["ck"][0, 0, 0] == b["trained"]["ck"][0, 0, 0]
+    assert a["init"]["ge"][0, 0] == b["init"]["ge"][0, 0]
+    c = os1.gaussian_equivalence_curve([2.0], alphas=(0.5,), **kw)  # float32: the same draws
+    assert c["init"]["ck"][0, 0] == pytest.approx(a["init"]["ck"][0, 0], rel=1e-3)
+    s64 = os1.risk_vs_alpha([0.0], psi1=2.0, dtype=F64, **kw)
+    s32 = os1.risk_vs_alpha([0.0], psi1=2.0, **kw)
+    assert s64["ck1"][0, 0] == pytest.approx(s32["ck1"][0, 0], rel=1e-3)

@@ -258,6 +258,7 @@ def gaussian_equivalence_curve(
     target: str = "erf",
     n_test: int = 2048,
     dtype: torch.dtype = torch.float32,
+    device=None,
     ntk_seeds: int = 0,
     callback: Callable[[dict], None] | None = None,
 ) -> dict:
@@ -275,7 +276,7 @@ def gaussian_equivalence_curve(
     for the NTK at W0 against its Gaussian equivalent (:func:`ntk_gaussian_equivalence`), on the
     first ``ntk_seeds`` seeds only (each costs an (n, n) kernel; the NTK gap, measured on the
     same samples, spreads far less than the CK's: about 1% at d = 256). Also ``"floor"``, ``"d"``, ``"N"``;
-    ``callback(dict)`` after each (seed, psi1).
+    ``callback(dict)`` after each (seed, psi1). ``dtype``/``device``: where the draws live.
     """
     d = check_int("d", d, low=1)
     psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
@@ -298,7 +299,7 @@ def gaussian_equivalence_curve(
         gen = as_generator(seed)
         for j, psi1 in enumerate(psi1_values):
             n = max(1, round(psi1 * d))
-            W0, a, beta = init_params(d, N, generator=gen, dtype=dtype)
+            W0, a, beta = init_params(d, N, generator=gen, dtype=dtype, device=device)
             X, y, _ = sample_teacher(n, beta, target=target, noise=noise, generator=gen)
             X2, y2, _ = sample_teacher(n, beta, target=target, noise=noise, generator=gen)
             X3, _, f3 = sample_teacher(n_test, beta, target=target, noise=0.0, generator=gen)
@@ -349,6 +350,7 @@ def risk_vs_alpha(
     target: str = "erf",
     n_test: int = 2048,
     dtype: torch.dtype = torch.float32,
+    device=None,
     callback: Callable[[dict], None] | None = None,
 ) -> dict:
     """Trained-CK risk against alpha (eta = N^alpha) at one psi1, next to the initial CK, over seeds.
@@ -360,6 +362,7 @@ def risk_vs_alpha(
     (len(seeds),), their means ``"ck1_mean"``, ``"ck_mean"`` and standard errors over seeds
     ``"ck1_se"``, ``"ck_se"`` (NaN for one seed), the per-seed ratio ``"ratio"`` = ck1 / ck with
     ``"ratio_mean"``, ``"ratio_se"``, and ``"floor"``, ``"psi1"``, ``"d"``, ``"N"``, ``"n"``.
+    ``dtype``/``device`` as in :func:`experiments`.
     """
     psi1 = check_real("psi1", psi1, low=0.0, low_open=True)
     psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
@@ -374,7 +377,7 @@ def risk_vs_alpha(
     for s, seed in enumerate(seeds):
         res = experiments(n, d, N, alphas=alphas, lam=lam, noise=noise, activation=activation,
                           target=target, features=("ck", "ck1"), generator=seed, n_test=n_test,
-                          dtype=dtype, spectrum=False, rank_one=False)  # fmt: skip
+                          dtype=dtype, device=device, spectrum=False, rank_one=False)  # fmt: skip
         ck1[s] = [r["risk"]["ck1"] for r in res]
         ck[s] = res[0]["risk"]["ck"]
         if callback is not None:
