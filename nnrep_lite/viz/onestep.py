@@ -258,7 +258,7 @@ def ge_figure(curve: dict, *, widget: bool = False) -> go.Figure:
     if "ntk" in curve:
         rows.append(("NTK at W₀", curve["ntk"], None))
     for k, (label, table, i) in enumerate(rows):
-        col = _W_COLORS[k % len(_W_COLORS)] if not label.startswith("NTK") else PALETTE[4]
+        col = _W_COLORS[k % len(_W_COLORS)] if not label.startswith("NTK") else PALETTE[3]
         for kind, dash, symbol in (("ck", "solid", "circle"), ("ge", "dot", "circle-open")):
             vals = table[kind] if i is None else table[kind][:, i]
             T = vals.shape[0]
