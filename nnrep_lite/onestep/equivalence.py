@@ -28,8 +28,10 @@ z = <x, beta*> spanned by the learned one-dimensional features
     \\tilde\\sigma_\\theta(z) = E_\\xi[\\sigma(\\xi + \\theta z)], \\qquad
     \\tau^* = \\min_{c(\\cdot)} E_z\\Big[\\big(\\sigma^*(z) - E_g[c(g)\\,\\tilde\\sigma_{\\theta(g)}(z)]\\big)^2\\Big],
 
-the smallest risk a large step can reach; it beats every random-features model when
-tau* << ||P_{>1} f*||^2. (This is our reading of the quantity of Ba et al. (2022), Sec. 5; the
+the smallest risk a large step can reach (n, N -> infinity, then psi1 -> infinity: at finite
+psi1 the spike direction X^T y / n also has a part orthogonal to beta* of squared norm about
+E[y^2] / psi1, which blurs z, and the finite ridge adds its variance); it beats every
+random-features model when tau* << ||P_{>1} f*||^2. (This is our reading of the quantity of Ba et al. (2022), Sec. 5; the
 formula above is what is computed.) For an odd student (erf, tanh) every sigma~_theta is odd,
 so tau* is the energy of the even part of sigma* (0 for erf, 0.04 for the ``hermite`` teacher
 0.6 He1 + 0.2 He2/sqrt2 + 0.1 He3/sqrt6, whose floor is 0.05).
