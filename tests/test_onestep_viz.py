@@ -112,3 +112,20 @@ def test_spike_panel_slider_is_wide_and_labelled():
     slider = panel.controls["alpha"]
     assert slider.layout.width == "95%" and slider.style.description_width == "initial"
     assert slider.description.startswith("α")
+
+
+def test_regime_panel_is_deterministic():
+    from nnrep_lite.widgets.onestep import AlphaRiskPanel
+
+    kw = {"d": 10, "psi1": 2.0, "psi1_options": (1.0, 2.0), "seeds": (4,), "alphas": (-0.5, 0.5)}
+    a, b = AlphaRiskPanel(**kw), AlphaRiskPanel(**kw)
+    assert list(a.fig.data[0].y) == list(b.fig.data[0].y)
+    a.controls["psi1"].value = 1.0
+    b.controls["psi1"].value = 1.0
+    assert list(a.fig.data[0].y) == list(b.fig.data[0].y)
+    try:
+        AlphaRiskPanel(**{**kw, "psi1": 3.0})
+    except ValueError as exc:
+        assert "psi1=3.0" in str(exc)
+    else:
+        raise AssertionError("psi1 outside the options was accepted")
