@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from nnrep_lite import onestep as os1
-from nnrep_lite.onestep import equivalence as eq
 
 F64 = torch.float64
 
@@ -207,7 +206,7 @@ def test_equivalence_bad_inputs():
     with pytest.raises(ValueError, match="^target="):
         os1.tau_star("erf", "sin")
     with pytest.raises(ValueError, match="^thetas="):
-        eq.learned_feature_floor(thetas=0)
+        os1.learned_feature_floor(thetas=0)
 
 
 def test_ntk_gaussian_equivalence_matches_explicit_kernels():

@@ -12,12 +12,17 @@ from .equivalence import (
     gaussian_equivalence,
     gaussian_equivalence_curve,
     gaussian_equivalent_features,
-    learned_feature_floor,
     ntk_gaussian_equivalence,
-    risk_vs_alpha,
-    tau_star,
 )
-from .experiment import ALPHA_MIN, FEATURES, experiment, experiments, rank_one_curve, risk_curves
+from .experiment import (
+    ALPHA_MIN,
+    FEATURES,
+    experiment,
+    experiments,
+    rank_one_curve,
+    risk_curves,
+    risk_vs_alpha,
+)
 from .model import (
     init_params,
     negative_gradient,
@@ -34,12 +39,14 @@ from .theory import (
     bulk_edge,
     get_activation,
     hermite_coefficients,
+    learned_feature_floor,
     mp_singular_density,
     nonlinear_energy,
     overlap_prediction,
     second_moment,
     spike_prediction,
     spike_theta,
+    tau_star,
 )
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Gaussian equivalence of random features and the learned one-dimensional features (Ba et al. 2022).
+"""Gaussian equivalence of random features (Ba et al. 2022, Sec. 4; the "limitation of random features" slide).
 
 **Gaussian equivalence** (the "limitation of random features" slide). For x ~ N(0, I_d) each
 pre-activation u_i = w_i . x is N(0, r_i^2), r_i = ||w_i||, and in the proportional regime ridge
@@ -17,24 +17,8 @@ phi_GE = (mu0 + mu1 W0^T x + mu2 z) / sqrt(N): a linear model plus independent n
 beat ||P_{>1} f*||^2. After a large step (eta = Theta(sqrt N)) the trained CK departs from its own
 linearisation: the departure is the learned feature.
 
-**tau*** (the "improvement over the initial CK" slide): after a step of size eta = c sqrt(N)
-the first layer is W1 ~ W0 + c mu1 mu1* beta* g^T with g = sqrt(N) a ~ N(0, I_N), so neuron i
-computes sigma(xi_i + theta_i <x, beta*>) with xi_i = w_{0,i} . x ~ N(0, 1) and
-theta_i = c mu1 mu1* g_i. Ridge on these features (n, N -> infinity) reaches the functions of
-z = <x, beta*> spanned by the learned one-dimensional features
-
-.. math::
-
-    \\tilde\\sigma_\\theta(z) = E_\\xi[\\sigma(\\xi + \\theta z)], \\qquad
-    \\tau^* = \\min_{c(\\cdot)} E_z\\Big[\\big(\\sigma^*(z) - E_g[c(g)\\,\\tilde\\sigma_{\\theta(g)}(z)]\\big)^2\\Big],
-
-the smallest risk a large step can reach (n, N -> infinity, then psi1 -> infinity: at finite
-psi1 the spike direction X^T y / n also has a part orthogonal to beta* of squared norm about
-E[y^2] / psi1, which blurs z, and the finite ridge adds its variance); it beats every
-random-features model when tau* << ||P_{>1} f*||^2. (This is our reading of the quantity of Ba et al. (2022), Sec. 5; the
-formula above is what is computed.) For an odd student (erf, tanh) every sigma~_theta is odd,
-so tau* is the energy of the even part of sigma* (0 for erf, 0.04 for the ``hermite`` teacher
-0.6 He1 + 0.2 He2/sqrt2 + 0.1 He3/sqrt6, whose floor is 0.05).
+The features learned by a large step, and tau*, are in :mod:`.theory` (:func:`tau_star`); the
+risk against the step size in :func:`.experiment.risk_vs_alpha`.
 """
 
 from __future__ import annotations
@@ -46,10 +30,10 @@ import numpy as np
 import torch
 
 from .._utils import as_generator, check_int, check_memory, check_real
-from .experiment import check_alpha, experiments
+from .experiment import check_alpha
 from .model import _randn, init_params, negative_gradient, sample_teacher
 from .ridge import FITS, ridge_predict, solve_spd
-from .theory import _normal_rule, get_activation, hermite_coefficients, nonlinear_energy
+from .theory import _normal_rule, get_activation, nonlinear_energy
 
 __all__ = [
     "gaussian_coefficients",
@@ -57,9 +41,6 @@ __all__ = [
     "gaussian_equivalence",
     "gaussian_equivalence_curve",
     "ntk_gaussian_equivalence",
-    "risk_vs_alpha",
-    "learned_feature_floor",
-    "tau_star",
 ]
 
 
@@ -337,100 +318,3 @@ def gaussian_equivalence_curve(
     if ntk_seeds:
         out["ntk"] = ntk_table
     return out
-
-
-def risk_vs_alpha(
-    alphas: Sequence[float],
-    *,
-    psi1: float,
-    d: int,
-    psi2: float = 2.0,
-    seeds: Sequence[int] = (0, 1, 2),
-    lam: float = 1e-3,
-    noise: float = 0.1,
-    activation: str = "erf",
-    target: str = "erf",
-    n_test: int = 2048,
-    dtype: torch.dtype = torch.float32,
-    device=None,
-    callback: Callable[[dict], None] | None = None,
-) -> dict:
-    """Trained-CK risk against alpha (eta = N^alpha) at one psi1, next to the initial CK, over seeds.
-
-    The three regimes of Ba et al. (2022): alpha < 0 (eta = o(1)) stays at the initial-CK risk,
-    alpha = 0 (eta = Theta(1)) improves on it, alpha = 1/2 (eta = Theta(sqrt N)) goes below the
-    floor ||P_{>1} f*||^2. Each seed is one :func:`experiments` draw shared by all alphas.
-    Returns numpy arrays ``"alphas"``, ``"ck1"`` (len(seeds), len(alphas)), ``"ck"``
-    (len(seeds),), their means ``"ck1_mean"``, ``"ck_mean"`` and standard errors over seeds
-    ``"ck1_se"``, ``"ck_se"`` (NaN for one seed), the per-seed ratio ``"ratio"`` = ck1 / ck with
-    ``"ratio_mean"``, ``"ratio_se"``, and ``"floor"``, ``"psi1"``, ``"d"``, ``"N"``, ``"n"``.
-    ``dtype``/``device`` as in :func:`experiments`.
-    """
-    psi1 = check_real("psi1", psi1, low=0.0, low_open=True)
-    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
-    d = check_int("d", d, low=1)
-    seeds = [check_int("seed", s, low=0) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds=[] is invalid: must hold at least one seed")
-    alphas = [check_alpha(al) for al in alphas]
-    n, N = max(1, round(psi1 * d)), max(1, round(psi2 * d))
-    ck1 = np.full((len(seeds), len(alphas)), np.nan)
-    ck = np.full(len(seeds), np.nan)
-    for s, seed in enumerate(seeds):
-        res = experiments(n, d, N, alphas=alphas, lam=lam, noise=noise, activation=activation,
-                          target=target, features=("ck", "ck1"), generator=seed, n_test=n_test,
-                          dtype=dtype, device=device, spectrum=False, rank_one=False)  # fmt: skip
-        ck1[s] = [r["risk"]["ck1"] for r in res]
-        ck[s] = res[0]["risk"]["ck"]
-        if callback is not None:
-            callback({"index": s, "seed": seed, "ck1": ck1[: s + 1], "ck": ck[: s + 1]})
-    ratio = ck1 / ck[:, None]
-    S = len(seeds)
-
-    def se(x, axis=0):
-        return np.std(x, axis=axis, ddof=1) / math.sqrt(S) if S > 1 else np.full(np.shape(x.mean(axis)), np.nan)
-
-    return {"alphas": np.asarray(alphas, dtype=float), "ck1": ck1, "ck": ck,
-            "ck1_mean": ck1.mean(0), "ck1_se": se(ck1), "ck_mean": float(ck.mean()),
-            "ck_se": float(se(ck)), "ratio": ratio, "ratio_mean": ratio.mean(0), "ratio_se": se(ratio),
-            "floor": nonlinear_energy(target), "psi1": psi1, "d": d, "N": N, "n": n,
-            "target": target, "activation": activation}  # fmt: skip
-
-
-def learned_feature_floor(
-    activation: str = "erf", target: str = "erf", *, thetas: int = 48, nodes: int = 80
-) -> dict:
-    """tau* of the module docstring, with the projection it comes from.
-
-    The learned features sigma~_theta(z) = E_xi[sigma(xi + theta z)] for ``thetas`` slopes
-    theta = mu1 mu1* g (g at the nodes of a Gauss-Hermite rule, i.e. the quantiles that carry
-    the law of theta) are evaluated by ``nodes``-point Gauss-Hermite quadrature in xi; sigma*
-    is projected onto their span in L^2(N(0, 1)) (least squares on the quadrature in z, which
-    is exact for the polynomials of the ``hermite`` activation; for the kinked relu student the
-    xi rule is good to about 1e-5). Returns ``dict(tau_star,
-    floor, ratio = tau_star / floor)``; ``floor`` = ||P_{>1} f*||^2.
-    """
-    thetas = check_int("thetas", thetas, low=1)
-    nodes = check_int("nodes", nodes, low=2, high=200)
-    act = get_activation(activation, "activation")
-    tgt = get_activation(target, "target")
-    zq, wq = _normal_rule(tgt.smooth and act.smooth)
-    xi, wx = np.polynomial.hermite_e.hermegauss(nodes)
-    wx = wx / math.sqrt(2.0 * math.pi)
-    scale = abs(hermite_coefficients(activation)["mu1"] * hermite_coefficients(target)["mu1"])
-    g = np.polynomial.hermite_e.hermegauss(thetas)[0] if thetas > 1 else np.zeros(1)
-    theta = scale * g
-    z64 = torch.as_tensor(zq, dtype=torch.float64)
-    pre = torch.as_tensor(xi, dtype=torch.float64)[None, None, :] + torch.as_tensor(theta)[None, :, None] * z64[:, None, None]
-    feats = (act.fn(pre) @ torch.as_tensor(wx)).numpy()  # (K_z, thetas)
-    fstar = tgt.fn(z64).numpy()
-    sw = np.sqrt(wq)
-    coef, *_ = np.linalg.lstsq(feats * sw[:, None], fstar * sw, rcond=1e-12)
-    tau = float(wq @ (fstar - feats @ coef) ** 2)
-    floor = nonlinear_energy(target)
-    return {"tau_star": tau, "floor": floor, "ratio": tau / floor if floor > 0 else float("inf")}
-
-
-def tau_star(activation: str = "erf", target: str = "erf") -> float:
-    """tau*: the smallest risk reachable with the features learned by a large step (module docstring)."""
-    return learned_feature_floor(activation, target)["tau_star"]
