@@ -96,7 +96,7 @@ def gaussian_equivalent_features(
     r_i = ||w_i||, z_i ~ N(0, 1) drawn independently per sample and neuron from ``generator``
     (coefficients from :func:`gaussian_coefficients`). Each column has the mean, the variance
     and the covariance with x of sigma(w_i . x) for x ~ N(0, I_d). X (n, d), W (d, N); dtype and
-    device follow X. Holds one (n, N) matrix (checked against the memory budget).
+    device follow X. Holds X W and the features, two (n, N) matrices (memory-checked).
     ``derivative=True``: the same for sigma'(W^T x) / sqrt(N) (the NTK's factor), with the
     coefficients of sigma'.
     """
