@@ -348,7 +348,7 @@ def test_risk_curves_shapes():
         ({"n": 0}, "n"),
         ({"d": 0}, "d"),
         ({"N": 0}, "N"),
-        ({"alpha": -0.1}, "alpha"),
+        ({"alpha": -60.0}, "alpha"),
         ({"alpha": 1.5}, "alpha"),
         ({"lam": -1.0}, "lam"),
         ({"noise": -0.1}, "noise"),

@@ -7,7 +7,22 @@ vector aligns with beta*, and ridge on the trained features beats the floor ||P_
 that CK, NTK and small-step trained CK cannot beat.
 """
 
-from .experiment import FEATURES, experiment, experiments, rank_one_curve, risk_curves
+from .equivalence import (
+    gaussian_coefficients,
+    gaussian_equivalence,
+    gaussian_equivalence_curve,
+    gaussian_equivalent_features,
+    ntk_gaussian_equivalence,
+)
+from .experiment import (
+    ALPHA_MIN,
+    FEATURES,
+    experiment,
+    experiments,
+    rank_one_curve,
+    risk_curves,
+    risk_vs_alpha,
+)
 from .model import (
     init_params,
     negative_gradient,
@@ -17,23 +32,35 @@ from .model import (
     rank_one_gradient,
     sample_teacher,
 )
-from .ridge import ck_risk, ntk_kernel, ntk_risk, ridge_risk, solve_spd
+from .ridge import ck_risk, ntk_kernel, ntk_risk, ridge_predict, ridge_risk, solve_spd
 from .spectrum import singular_values, spike_overlap, top_left_singular_vector
 from .theory import (
     ACTIVATIONS,
     bulk_edge,
     get_activation,
     hermite_coefficients,
+    learned_feature_floor,
     mp_singular_density,
     nonlinear_energy,
     overlap_prediction,
     second_moment,
     spike_prediction,
     spike_theta,
+    tau_star,
 )
 
 __all__ = [
+    "ntk_gaussian_equivalence",
+    "ridge_predict",
+    "tau_star",
+    "risk_vs_alpha",
+    "learned_feature_floor",
+    "gaussian_equivalent_features",
+    "gaussian_equivalence_curve",
+    "gaussian_equivalence",
+    "gaussian_coefficients",
     "ACTIVATIONS",
+    "ALPHA_MIN",
     "FEATURES",
     "bulk_edge",
     "ck_risk",

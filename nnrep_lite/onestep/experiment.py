@@ -32,10 +32,24 @@ from .theory import (
     spike_theta,
 )
 
-__all__ = ["FEATURES", "experiment", "experiments", "rank_one_curve", "risk_curves"]
+__all__ = ["FEATURES", "experiment", "experiments", "rank_one_curve", "risk_curves", "risk_vs_alpha"]
 
 #: Feature maps: CK at W0, NTK at W0 (kernel form), CK at W1 after the step.
 FEATURES = ("ck", "ntk", "ck1")
+#: Smallest exponent alpha of eta = N^alpha: negative alpha is the eta = o(1) regime; at
+#: alpha = -50 the step is below float64 resolution (the trained CK is the initial CK).
+ALPHA_MIN = -50.0
+
+
+def check_alpha(alpha) -> float:
+    """The exponent alpha of eta = N^alpha, a finite number in [ALPHA_MIN, 1]."""
+    value = check_real("alpha", alpha)  # type and finiteness
+    if not ALPHA_MIN <= value <= 1.0:
+        raise ValueError(
+            f"alpha={value:g} is invalid: must be a finite number in [{ALPHA_MIN:g}, 1] (eta = N^alpha: "
+            "[0, 1] is the paper's range, alpha < 0 the eta = o(1) regime)"
+        )
+    return value
 
 
 def _check_features(features) -> tuple[str, ...]:
@@ -87,7 +101,7 @@ def experiments(
     d = check_int("d", d, low=1)
     N = check_int("N", N, low=1)
     n_test = check_int("n_test", n_test, low=1)
-    alphas = [check_real("alpha", al, low=0.0, high=1.0) for al in alphas]
+    alphas = [check_alpha(al) for al in alphas]
     lam = check_real("lam", lam, low=0.0)
     noise = check_real("noise", noise, low=0.0)
     act = get_activation(activation, "activation")
@@ -243,7 +257,7 @@ def risk_curves(
     d = check_int("d", d, low=1)
     psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
     psi1_values = [check_real("psi1", p, low=0.0, low_open=True) for p in psi1_values]
-    alphas = [check_real("alpha", al, low=0.0, high=1.0) for al in alphas]
+    alphas = [check_alpha(al) for al in alphas]
     features = _check_features(features)
     N = max(1, round(psi2 * d))
     gen = as_generator(seed)
@@ -317,3 +331,61 @@ def rank_one_curve(
     mean = errs.mean(axis=1)
     slope = float(np.polyfit(np.log(ns), np.log(mean), 1)[0]) if len(ns) > 1 else float("nan")
     return {"n": np.asarray(ns), "mean": mean, "std": errs.std(axis=1), "slope": slope, "errors": errs}
+
+
+def risk_vs_alpha(
+    alphas: Sequence[float],
+    *,
+    psi1: float,
+    d: int,
+    psi2: float = 2.0,
+    seeds: Sequence[int] = (0, 1, 2),
+    lam: float = 1e-3,
+    noise: float = 0.1,
+    activation: str = "erf",
+    target: str = "erf",
+    n_test: int = 2048,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+    callback: Callable[[dict], None] | None = None,
+) -> dict:
+    """Trained-CK risk against alpha (eta = N^alpha) at one psi1, next to the initial CK, over seeds.
+
+    The three regimes of Ba et al. (2022): alpha < 0 (eta = o(1)) stays at the initial-CK risk,
+    alpha = 0 (eta = Theta(1)) improves on it, alpha = 1/2 (eta = Theta(sqrt N)) goes below the
+    floor ||P_{>1} f*||^2. Each seed is one :func:`experiments` draw shared by all alphas.
+    Returns numpy arrays ``"alphas"``, ``"ck1"`` (len(seeds), len(alphas)), ``"ck"``
+    (len(seeds),), their means ``"ck1_mean"``, ``"ck_mean"`` and standard errors over seeds
+    ``"ck1_se"``, ``"ck_se"`` (NaN for one seed), the per-seed ratio ``"ratio"`` = ck1 / ck with
+    ``"ratio_mean"``, ``"ratio_se"``, and ``"floor"``, ``"psi1"``, ``"d"``, ``"N"``, ``"n"``.
+    ``dtype``/``device`` as in :func:`experiments`.
+    """
+    psi1 = check_real("psi1", psi1, low=0.0, low_open=True)
+    psi2 = check_real("psi2", psi2, low=0.0, low_open=True)
+    d = check_int("d", d, low=1)
+    seeds = [check_int("seed", s, low=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds=[] is invalid: must hold at least one seed")
+    alphas = [check_alpha(al) for al in alphas]
+    n, N = max(1, round(psi1 * d)), max(1, round(psi2 * d))
+    ck1 = np.full((len(seeds), len(alphas)), np.nan)
+    ck = np.full(len(seeds), np.nan)
+    for s, seed in enumerate(seeds):
+        res = experiments(n, d, N, alphas=alphas, lam=lam, noise=noise, activation=activation,
+                          target=target, features=("ck", "ck1"), generator=seed, n_test=n_test,
+                          dtype=dtype, device=device, spectrum=False, rank_one=False)  # fmt: skip
+        ck1[s] = [r["risk"]["ck1"] for r in res]
+        ck[s] = res[0]["risk"]["ck"]
+        if callback is not None:
+            callback({"index": s, "seed": seed, "ck1": ck1[: s + 1], "ck": ck[: s + 1]})
+    ratio = ck1 / ck[:, None]
+    S = len(seeds)
+
+    def se(x, axis=0):
+        return np.std(x, axis=axis, ddof=1) / math.sqrt(S) if S > 1 else np.full(np.shape(x.mean(axis)), np.nan)
+
+    return {"alphas": np.asarray(alphas, dtype=float), "ck1": ck1, "ck": ck,
+            "ck1_mean": ck1.mean(0), "ck1_se": se(ck1), "ck_mean": float(ck.mean()),
+            "ck_se": float(se(ck)), "ratio": ratio, "ratio_mean": ratio.mean(0), "ratio_se": se(ratio),
+            "floor": nonlinear_energy(target), "psi1": psi1, "d": d, "N": N, "n": n,
+            "target": target, "activation": activation}  # fmt: skip

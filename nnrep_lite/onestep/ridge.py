@@ -29,7 +29,7 @@ from .._utils import check_real
 from .model import CHUNK_ENTRIES, row_chunk
 from .theory import get_activation
 
-__all__ = ["ridge_risk", "ck_risk", "ntk_risk", "ntk_kernel", "solve_spd"]
+__all__ = ["ridge_risk", "ridge_predict", "ck_risk", "ntk_risk", "ntk_kernel", "solve_spd"]
 
 
 #: Rows per block of the blocked Cholesky factorisation (512: GEMMs of full speed, 1 MB blocks).
@@ -152,14 +152,23 @@ def ridge_risk(
         )
     if y_train.shape != (n,) or f_test.shape != (features_test.shape[0],):
         raise ValueError("y_train must be (n,) and f_test (m,) to match the features")
+    return _risk(ridge_predict(features_train, y_train, features_test, lam=lam), f_test)
+
+
+def ridge_predict(
+    features_train: torch.Tensor, y_train: torch.Tensor, features_test: torch.Tensor, *, lam: float
+) -> torch.Tensor:
+    """Predictions Phi_test a_hat (m,) of the ridge fit of :func:`ridge_risk` (penalty lam/P).
+
+    Primal form (a P x P system) when n >= P, kernel form (n x n) otherwise.
+    """
+    n, P = features_train.shape
     shift = n * lam / P
     if n >= P:
         coef = solve_spd(features_train.T @ features_train, features_train.T @ y_train, shift)
-        pred = features_test @ coef
-    else:
-        alpha = solve_spd(features_train @ features_train.T, y_train, shift)
-        pred = features_test @ (features_train.T @ alpha)
-    return _risk(pred, f_test)
+        return features_test @ coef
+    alpha = solve_spd(features_train @ features_train.T, y_train, shift)
+    return features_test @ (features_train.T @ alpha)
 
 
 def _gram_rows(X: torch.Tensor, W: torch.Tensor, feature, starts: list[int]) -> list[torch.Tensor]:

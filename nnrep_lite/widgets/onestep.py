@@ -12,7 +12,15 @@ from .. import onestep as os1
 from .._utils import as_generator
 from ..viz import onestep as viz
 
-__all__ = ["SpikePanel"]
+__all__ = ["SpikePanel", "AlphaRiskPanel"]
+
+#: Control descriptions are never truncated.
+LABEL = {"description_width": "initial"}
+
+
+def _slider_layout() -> w.Layout:
+    """Sliders get a usable width (the projector's output area is about 850 px wide)."""
+    return w.Layout(width="95%", min_width="300px")
 
 
 class SpikePanel:
@@ -40,13 +48,18 @@ class SpikePanel:
         self.n, self.d, self.N, self.noise, self.bins = n, d, N, noise, bins
         self._cache: dict = {}
         names = list(os1.ACTIVATIONS)
+        label = LABEL
         self.controls = {
-            "alpha": w.FloatSlider(value=alpha, min=0.0, max=0.6, step=0.05, description="α",
-                                   continuous_update=False, readout_format=".2f"),  # fmt: skip
-            "activation": w.Dropdown(options=names, value=activation, description="student σ"),
-            "target": w.Dropdown(options=names, value=target, description="teacher σ*"),
-            "seed": w.IntText(value=seed, description="seed"),
-        }
+            "alpha": w.FloatSlider(value=alpha, min=0.0, max=0.6, step=0.05,
+                                   description="α (step size η = N^α)", continuous_update=False,
+                                   readout_format=".2f", style=label, layout=_slider_layout()),
+            "activation": w.Dropdown(options=names, value=activation, description="student σ",
+                                     style=label, layout=w.Layout(width="220px")),
+            "target": w.Dropdown(options=names, value=target, description="teacher σ*",
+                                 style=label, layout=w.Layout(width="220px")),
+            "seed": w.IntText(value=seed, description="seed", style=label,
+                              layout=w.Layout(width="160px")),
+        }  # fmt: skip
         self.status = w.HTML()
         self.result = None
         self._measure()
@@ -54,7 +67,9 @@ class SpikePanel:
         self.act_fig = viz.activation_figure(activation, target, widget=True)
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.status, self.fig, self.act_fig])
+        c = self.controls
+        rows = [c["alpha"], w.HBox([c["activation"], c["target"], c["seed"]], layout=w.Layout(flex_flow="row wrap"))]
+        self.widget = w.VBox([*rows, self.status, self.fig, self.act_fig])
 
     def _draw(self):
         c = self.controls
@@ -103,3 +118,64 @@ class SpikePanel:
         with self.act_fig.batch_update():
             for old, new in zip(self.act_fig.data, act_traces):
                 old.update(new.to_plotly_json())
+
+
+class AlphaRiskPanel:
+    """The three step-size regimes: trained-CK risk against alpha (eta = N^alpha), a slider for psi1.
+
+    Each move of psi1 reruns :func:`nnrep_lite.onestep.risk_vs_alpha` (``seeds`` draws of
+    size d, N = psi2 d, n = psi1 d) and updates the figure in place. ``.widget`` is the
+    container, ``.controls`` the controls, ``.fig`` the FigureWidget, ``.sweep`` the last result.
+    """
+
+    def __init__(
+        self,
+        *,
+        d: int = 128,
+        psi1: float = 8.0,
+        psi1_options=(1.0, 2.0, 4.0, 8.0, 16.0),
+        psi2: float = 2.0,
+        alphas=(-0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+        seeds=(0, 1),
+        lam: float = 1e-3,
+        noise: float = 0.1,
+        activation: str = "erf",
+        target: str = "erf",
+    ):
+        options = [float(p) for p in psi1_options]
+        if float(psi1) not in options:
+            raise ValueError(f"psi1={psi1!r} is invalid: must be one of {options}")
+        self._kw = {"d": d, "psi2": psi2, "seeds": tuple(seeds), "lam": lam, "noise": noise,
+                    "activation": activation, "target": target}  # fmt: skip
+        self.alphas = tuple(alphas)
+        self.controls = {
+            "psi1": w.SelectionSlider(options=options, value=float(psi1), description="ψ₁ = n/d",
+                                      continuous_update=False, style=LABEL, layout=_slider_layout()),
+        }  # fmt: skip
+        self.status = w.HTML()
+        self.sweep = None
+        self._measure()
+        self.fig = viz.alpha_risk_figure(self.sweep, widget=True)
+        self.controls["psi1"].observe(self._on_change, names="value")
+        self.widget = w.VBox([self.controls["psi1"], self.status, self.fig])
+
+    def _measure(self):
+        psi1 = float(self.controls["psi1"].value)
+        self.sweep = os1.risk_vs_alpha(self.alphas, psi1=psi1, **self._kw)
+        sw = self.sweep
+        self.status.value = (
+            f"α = {sw['alphas'][0]:.1f}: risk / initial CK = {sw['ratio_mean'][0]:.3f}; "
+            f"α = {sw['alphas'][-1]:.1f}: risk / floor = {sw['ck1_mean'][-1] / sw['floor']:.3f}"
+        )
+
+    def _on_change(self, change=None):
+        try:
+            self._measure()
+        except (ValueError, TypeError, RuntimeError) as exc:
+            self.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
+            return
+        with self.fig.batch_update():
+            for old, new in zip(self.fig.data, viz.alpha_risk_traces(self.sweep)):
+                old.update(new.to_plotly_json())
+            self.fig.layout.title.text = viz.alpha_risk_title(self.sweep)
+            self.fig.update_yaxes(**viz.alpha_risk_ticks(self.sweep))
