@@ -4,7 +4,8 @@ JupyterLab in Debian's chromium (Playwright, 1280x720, the file browser open), e
 ``NNREP_PROFILE=default`` (the lecture size). After Run All, every control inside an output that
 holds a plotly figure (sliders, dropdowns, toggle buttons, checkboxes, buttons, number boxes) is
 moved to positions it has not shown before: a slider by typing a value into its readout and
-pressing Enter (spread over its range, never a value it showed), a dropdown or toggle group to an
+pressing Enter (spread over its range, never a value it showed; a selection slider, whose handle
+moves over option indices, by arrow-key steps away from its nearer end), a dropdown or toggle group to an
 option not chosen yet, a checkbox flipped, a button clicked, a number box given a new value.
 
 Each change is timed in the page from the input event (the Enter key, the select's change, the
@@ -101,7 +102,7 @@ _ARM = """(area) => {
     window.__nnrepStamp = (e) => {
       const s = window.__nnrepBench;
       if (!s || s.t0 !== null) return;
-      if (e.type === 'keydown' && e.key !== 'Enter') return;
+      if (e.type === 'keydown' && !/^(Enter|Arrow)/.test(e.key)) return;
       s.t0 = performance.now();
     };
     for (const type of ['keydown', 'change', 'pointerdown'])
@@ -127,9 +128,11 @@ def _slider_values(ctrl: dict, count: int) -> list[str]:
         shown = now
     log = abs(shown - now) > 1e-9 * max(1.0, abs(now)) and shown > 0 and abs(10 ** now - shown) <= 1e-6 * shown + 1e-12
     integer = all(float(v).is_integer() for v in (lo, hi, now)) and "." not in ctrl["readout"] and "e" not in ctrl["readout"]
-    fractions = [0.8, 0.2, 0.6, 0.35, 0.9, 0.1, 0.7, 0.45][:count]
+    fractions = [0.8, 0.2, 0.6, 0.35, 0.9, 0.1, 0.7, 0.45, 0.95, 0.05, 0.55, 0.25]
     out, seen = [], {round(now, 9)}
     for f in fractions:
+        if len(out) == count:
+            break
         x = lo + f * (hi - lo)
         if integer:
             x = float(round(x))
@@ -143,7 +146,9 @@ def _slider_values(ctrl: dict, count: int) -> list[str]:
 def _act(page, ctrl: dict, value) -> None:
     el = page.locator(f'[data-nnrep-bench="{ctrl["id"]}"]')
     kind = ctrl["kind"]
-    if kind == "slider":
+    if kind == "slider" and _is_selection_slider(ctrl):  # one key step
+        el.locator("[role=slider]").press(value)
+    elif kind == "slider":
         readout = el.locator(".widget-readout")
         readout.click()
         readout.fill(value)
@@ -162,8 +167,26 @@ def _act(page, ctrl: dict, value) -> None:
         box.press("Enter")
 
 
+def _is_selection_slider(ctrl: dict) -> bool:
+    """A selection slider's handle moves over option indices: its readout is neither the
+    handle's value nor 10 to its power."""
+    try:
+        shown = float(ctrl["readout"])
+    except ValueError:
+        return True
+    now = ctrl["now"]
+    close = lambda a, b: abs(a - b) <= 1e-6 * max(1.0, abs(b))  # noqa: E731
+    return not (close(shown, now) or close(shown, 10 ** now))
+
+
 def _plan(ctrl: dict, changes: int) -> list:
     kind = ctrl["kind"]
+    if kind == "slider" and _is_selection_slider(ctrl):
+        # one key step at a time, away from the nearer end: every step shows a new position
+        up = int(round(ctrl["max"] - ctrl["now"]))
+        down = int(round(ctrl["now"] - ctrl["min"]))
+        key, room = ("ArrowRight", up) if up >= down else ("ArrowLeft", down)
+        return [key] * min(changes, room)
     if kind == "slider":
         return _slider_values(ctrl, changes)
     if kind in ("dropdown", "toggles"):
@@ -206,15 +229,11 @@ def measure_control(page, ctrl: dict, changes: int, timeout_s: float = 120) -> d
     }
 
 
-def records(quick: bool = False, device: str = "cpu") -> list[dict]:
-    from benchmarks._timing import record
-
-    if not Path(B.CHROMIUM).exists():
-        raise RuntimeError(f"{B.CHROMIUM} not found: run `bash scripts/ensure_browser.sh` (needs root)")
+def measure(notebooks, *, profile: str, changes: int):
+    """Open each notebook in JupyterLab (``profile``), Run All, and time every control of every
+    output with a figure (:func:`measure_control`). Returns ``(per_control, run_s, errors)``."""
     from playwright.sync_api import sync_playwright
 
-    changes = 2 if quick else 4
-    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     per_control: dict[str, dict] = {}
     run_s: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -227,7 +246,7 @@ def records(quick: bool = False, device: str = "cpu") -> list[dict]:
         B.write_lab_settings(tmp)
         port, tok = B.free_port(), B.token()
         base = f"http://127.0.0.1:{port}"
-        env = B.server_env(tmp, "default")
+        env = B.server_env(tmp, profile)
         env["OMP_NUM_THREADS"] = "1"
         with B.server(B.lab_command(port, tok, root), cwd=root, env=env,
                       probe_url=f"{base}/api/status?token={tok}",
@@ -259,6 +278,18 @@ def records(quick: bool = False, device: str = "cpu") -> list[dict]:
                         page.close()
             finally:
                 context.close()
+    return per_control, run_s, errors
+
+
+def records(quick: bool = False, device: str = "cpu") -> list[dict]:
+    from benchmarks._timing import record
+
+    if not Path(B.CHROMIUM).exists():
+        raise RuntimeError(f"{B.CHROMIUM} not found: run `bash scripts/ensure_browser.sh` (needs root)")
+
+    changes = 2 if quick else 4
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    per_control, run_s, errors = measure(notebooks, profile="default", changes=changes)
     timed = {k: v for k, v in per_control.items() if v.get("median_s") is not None}
     failed = {k: v["error"] for k, v in per_control.items() if v.get("error")}
     bad = bool(errors or failed or not timed)

@@ -155,3 +155,23 @@ def test_experiment_peak_memory_at_the_paper_size_is_under_twice_its_inputs():
     mem = bench_onestep._memory_probe(*bench_onestep.PAPER_SIZE)
     assert mem["inputs_mb"] == 48.0
     assert 40 < mem["peak_growth_mb"] <= 2 * mem["inputs_mb"], mem
+
+
+def test_browser_benchmark_plans_positions_not_shown_before():
+    from benchmarks import bench_browser as bb
+
+    lin = {"kind": "slider", "min": 0.0, "max": 0.5, "now": 0.3, "readout": "0.30"}
+    vals = bb._plan(lin, 4)
+    assert len(vals) == 4 and len(set(vals)) == 4 and "0.3" not in vals
+    assert all(0.0 <= float(v) <= 0.5 for v in vals)
+    log = {"kind": "slider", "min": -4.0, "max": -1.0, "now": -3.0, "readout": "0.001"}
+    vals = bb._plan(log, 3)
+    assert all(1e-4 <= float(v) <= 0.1 for v in vals) and "0.001" not in vals
+    assert not bb._is_selection_slider(lin) and not bb._is_selection_slider(log)
+    sel = {"kind": "slider", "min": 0.0, "max": 4.0, "now": 3.0, "readout": "8.0"}
+    assert bb._is_selection_slider(sel) and bb._plan(sel, 4) == ["ArrowLeft"] * 3
+    ints = {"kind": "slider", "min": 1.0, "max": 9.0, "now": 4.0, "readout": "4"}
+    assert all(v.isdigit() and v != "4" for v in bb._plan(ints, 4))
+    assert bb._plan({"kind": "dropdown", "options": ["a", "b", "c"], "now": "b"}, 4) == ["a", "c"]
+    assert bb._plan({"kind": "toggles", "options": ["x", "y"], "now": 0}, 4) == [1]
+    assert bb._plan({"kind": "number", "now": 64, "min": 1, "max": 100}, 3) == [100, 65, 32]
