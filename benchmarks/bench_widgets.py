@@ -6,9 +6,11 @@ built at its default sizes (the constructor defaults; where a constructor needs 
 ReversePanel n = 5000 and 100 steps on notebook 01's target), then one of its main controls is
 moved to positions it has not shown before (spread over the given range, or over the whole
 slider when that range has too few positions) and the time of each assignment ``control.value = v`` (which runs the observer:
-recompute and ``fig.batch_update``) is measured. Per panel the median over 20 changes (quick:
-5, and in both modes at most ``budget_s`` seconds of changes per panel, at least 3 changes);
-``ratio`` is the worst panel's median over a 150 ms budget. Target 1. Moving back and forth
+recompute and ``fig.batch_update``) is measured; then every other control of the panel the same
+way at its own fresh positions (a toggle flipped once, a button pressed, a number box given new
+values). Per control the median over 20 changes (quick: 5, and in both modes at most
+``budget_s`` seconds of changes per control, at least 3 changes); a panel's figure is its
+slowest control's median, and ``ratio`` is the worst panel's over a 150 ms budget. Target 1. Moving back and forth
 between two values (where panels reuse what they computed) is reported as
 ``revisit_median_s``. Panels run on the CPU
 (they are interactive figures; ``device`` is recorded only).
@@ -75,6 +77,7 @@ SPECS = {
     ("mfld", "ErrorDecompositionPanel"): (_decomposition_inputs, "term", None),
     ("mfld", "DensityPanel"): (None, "lambda2", (1e-3, 1e-2)),
     ("onestep", "SpikePanel"): (None, "alpha", (0.2, 0.4)),
+    ("onestep", "AlphaRiskPanel"): (None, "psi1", None),  # notebook 06 default: d = 128, 2 seeds
 }
 
 
@@ -128,15 +131,42 @@ def fresh_values(ctrl, values, count: int) -> list:
     return pos
 
 
+_CLICK = object()  # a button press, not a value
+
+
+def control_values(ctrl, values, count: int) -> list:
+    """Positions for any control: :func:`fresh_values` for sliders and option lists, the other
+    state of a toggle or checkbox, new numbers for a number box, presses of a button."""
+    import ipywidgets as W
+
+    if isinstance(ctrl, W.Button):
+        return [_CLICK] * min(count, 2)
+    if isinstance(ctrl, (W.ToggleButton, W.Checkbox)):
+        return [not ctrl.value]  # a second flip would show a state seen before
+    if isinstance(ctrl, (W.IntText, W.BoundedIntText, W.FloatText, W.BoundedFloatText)):
+        now = ctrl.value
+        cand = [now * 2 if now else 1, now + 1, now // 2 if isinstance(now, int) else now / 2]
+        lo, hi = getattr(ctrl, "min", None), getattr(ctrl, "max", None)
+        cand = [min(max(v, lo if lo is not None else v), hi if hi is not None else v) for v in cand]
+        return [v for i, v in enumerate(cand) if v != now and v not in cand[:i]][:count]
+    if isinstance(ctrl, W.SelectMultiple):
+        opts = list(ctrl.options)
+        return [tuple(opts[: k + 1]) for k in range(len(opts)) if tuple(opts[: k + 1]) != tuple(ctrl.value)][:count]
+    return fresh_values(ctrl, values, count)
+
+
 def _timed_changes(ctrl, seq, changes: int, budget_s: float) -> list[float]:
     times, spent = [], 0.0
     for v in seq:
         if len(times) >= changes or (len(times) >= 3 and spent >= budget_s):
             break
-        if v == ctrl.value:
+        if v is not _CLICK and v == ctrl.value:
             continue
         t0 = time.perf_counter()
-        ctrl.value = v
+        if v is _CLICK:
+            ctrl.click()
+        else:
+            ctrl.value = v
         dt = time.perf_counter() - t0
         times.append(dt)
         spent += dt
@@ -156,8 +186,19 @@ def measure_panel(cls, factory, control: str, values, changes: int, budget_s: fl
     pair = values if values is not None else tuple(ctrl.options)[:2]
     back_forth = [pair[i % 2] for i in range(2 * changes + 2)]
     revisit = _timed_changes(ctrl, back_forth, changes, budget_s / 4)
+    others = {}
+    for name, other in panel.controls.items():  # every other control, at its own fresh positions
+        if name == control or not hasattr(other, "value") and not hasattr(other, "click"):
+            continue
+        seq = control_values(other, None, changes)
+        times = _timed_changes(other, seq, changes, budget_s / 2)
+        others[name] = {"median_s": statistics.median(times) if times else None, "changes": len(times)}
     status = getattr(getattr(panel, "status", None), "value", "")
-    return {"median_s": statistics.median(fresh), "changes": len(fresh), "control": control,
+    every = {control: statistics.median(fresh), **{k: v["median_s"] for k, v in others.items()
+                                                   if v["median_s"] is not None}}
+    slowest = max(every, key=every.get)
+    return {"median_s": every[slowest], "slowest_control": slowest, "changes": len(fresh),
+            "control": control, "main_median_s": statistics.median(fresh), "controls": others,
             "revisit_median_s": statistics.median(revisit) if revisit else None,
             "build_s": build_s, "error_shown": "error" in str(status).lower()}
 
