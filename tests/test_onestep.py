@@ -218,6 +218,23 @@ def test_singular_values_and_top_vector_match_svd():
     assert os1.spike_overlap(u1, beta) == pytest.approx(abs(float(U[:, 0] @ beta)), abs=1e-8)
 
 
+@pytest.mark.parametrize(("d", "N"), [(60, 120), (120, 60)])
+def test_gram_spectrum_and_top_vector_match_svd(d, N):
+    """The panel's one-eigh spectrum against LAPACK's SVD at float64, both orientations."""
+    g = _gen(9)
+    W0, a, beta = os1.init_params(d, N, generator=g, dtype=F64)
+    W = W0 + 3.0 * torch.outer(beta, a / a.norm())
+    U, S, _ = torch.linalg.svd(W, full_matrices=False)
+    s, u1 = os1.spectrum_and_top_vector(W)
+    assert s.dtype == F64 and s.shape == S.shape and u1.shape == (d,)
+    torch.testing.assert_close(s, S, rtol=1e-9, atol=1e-9)
+    assert abs(float(u1 @ U[:, 0])) == pytest.approx(1.0, abs=1e-9)
+    # float32 weights come back as float32, still matching the float64 SVD to float32 accuracy
+    s32, _ = os1.spectrum_and_top_vector(W.float())
+    assert s32.dtype == torch.float32
+    torch.testing.assert_close(s32.double(), S, rtol=1e-5, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def paper_size_spectra():
     """One shared draw at d = 1024, N = 2048, n = 2048 for three step sizes (no ridge)."""

@@ -33,7 +33,12 @@ from .model import (
     sample_teacher,
 )
 from .ridge import ck_risk, ntk_kernel, ntk_risk, ridge_predict, ridge_risk, solve_spd
-from .spectrum import singular_values, spike_overlap, top_left_singular_vector
+from .spectrum import (
+    singular_values,
+    spectrum_and_top_vector,
+    spike_overlap,
+    top_left_singular_vector,
+)
 from .theory import (
     ACTIVATIONS,
     bulk_edge,
@@ -90,4 +95,5 @@ __all__ = [
     "spike_prediction",
     "spike_theta",
     "top_left_singular_vector",
+    "spectrum_and_top_vector",
 ]

@@ -6,7 +6,6 @@ import html
 import math
 
 import ipywidgets as w
-import torch
 
 from .. import onestep as os1
 from .._utils import as_generator
@@ -87,8 +86,7 @@ class SpikePanel:
         alpha = float(self.controls["alpha"].value)
         eta = float(self.N) ** alpha
         W1 = W0 + eta * math.sqrt(self.N) * G0
-        s = os1.singular_values(W1)
-        u1, _ = os1.top_left_singular_vector(W1, generator=torch.Generator().manual_seed(1))
+        s, u1 = os1.spectrum_and_top_vector(W1)  # one eigh of the Gram matrix: live at d = 512
         psi1, psi2 = self.n / self.d, self.N / self.d
         kw = {"eta": eta, "psi1": psi1, "psi2": psi2, "activation": act, "target": tgt,
               "noise": self.noise, "a_norm": float(a.norm())}  # fmt: skip
@@ -110,11 +108,13 @@ class SpikePanel:
             self.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
             return
         traces = viz.spectrum_traces(self.result, bins=self.bins)
-        act_traces = viz.activation_traces(self.controls["activation"].value, self.controls["target"].value)
         with self.fig.batch_update():
             for old, new in zip(self.fig.data, traces):
                 old.update(new.to_plotly_json())
             self.fig.layout.title.text = viz.spectrum_title(self.result)
+        if change is not None and change.get("owner") in (self.controls["alpha"], self.controls["seed"]):
+            return  # the activation figure depends on the two activations only
+        act_traces = viz.activation_traces(self.controls["activation"].value, self.controls["target"].value)
         with self.act_fig.batch_update():
             for old, new in zip(self.act_fig.data, act_traces):
                 old.update(new.to_plotly_json())
