@@ -22,6 +22,17 @@ def _slider_layout() -> w.Layout:
     return w.Layout(width="95%", min_width="300px")
 
 
+def _measured(panel) -> bool:
+    """Run ``panel._measure()``; on bad input show the message in its status line (the figure
+    keeps its last state) and return False."""
+    try:
+        panel._measure()
+    except (ValueError, TypeError, RuntimeError) as exc:
+        panel.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
+        return False
+    return True
+
+
 class SpikePanel:
     """Slider for alpha, menus for the student and teacher activations, and a seed.
 
@@ -102,10 +113,7 @@ class SpikePanel:
         )
 
     def _on_change(self, change=None):
-        try:
-            self._measure()
-        except (ValueError, TypeError, RuntimeError) as exc:
-            self.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
+        if not _measured(self):
             return
         traces = viz.spectrum_traces(self.result, bins=self.bins)
         with self.fig.batch_update():
@@ -169,10 +177,7 @@ class AlphaRiskPanel:
         )
 
     def _on_change(self, change=None):
-        try:
-            self._measure()
-        except (ValueError, TypeError, RuntimeError) as exc:
-            self.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
+        if not _measured(self):
             return
         with self.fig.batch_update():
             for old, new in zip(self.fig.data, viz.alpha_risk_traces(self.sweep)):
