@@ -11,6 +11,9 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 NB ?= notebooks/00_tour.ipynb
 PORT ?= 8888
 PYTEST_ARGS ?=
+# Notebooks at the default profile run this many at a time (one kernel a core; pytest-xdist,
+# each notebook's cells stay together in one worker).
+NOTEBOOK_WORKERS ?= 2
 # JupyterLab refuses to start as root unless told: containers, cloud VMs and CI run as root,
 # a Binder or workstation user does not. Only uid 0 gets --allow-root.
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
@@ -79,7 +82,8 @@ test: $(VENV)/.installed-test browser-deps
 	OMP_NUM_THREADS=1 NNREP_PROFILE=ci $(VENV)/bin/python -m pytest tests notebooks --nbval-lax \
 	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 	OMP_NUM_THREADS=1 NNREP_PROFILE=default $(VENV)/bin/python -m pytest notebooks --nbval-lax \
-	  -p no:cacheprovider --durations=10 --nbval-cell-timeout=900 $(PYTEST_ARGS)
+	  -p no:cacheprovider --durations=10 --nbval-cell-timeout=900 \
+	  -n $(NOTEBOOK_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
