@@ -14,7 +14,6 @@ from .. import bspline as bs
 from .._utils import as_generator
 from ..viz import bspline as viz
 
-
 #: Control descriptions are never truncated.
 LABEL = {"description_width": "initial"}
 WRAP = {"flex_flow": "row wrap"}
