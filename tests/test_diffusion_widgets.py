@@ -20,7 +20,7 @@ def test_forward_panel_t_slider_moves_histogram_and_curves(target):
     p.controls["t"].value = 1.0
     after = [tuple(tr.y) for tr in p.fig.data]
     assert all(b != a for b, a in zip(before, after))
-    assert "μ_t" in p.status.value
+    assert "μ<sub>t</sub>" in p.status.value
 
 
 def test_reverse_panel_controls_and_error_status(target):
@@ -102,7 +102,7 @@ def test_rate_panel_switches_experiment(tmp_path, monkeypatch, target):
                            metric="w1", smoothness=2.0, n_eval=500, progress=False)
     rows_tv = rate_experiment(target, [50, 200, 800], seeds=[0, 1], estimators=("kde",), metric="tv",
                               smoothness=2.0, n_eval=2000, progress=False)
-    p = RatePanel({"W1": {"rows": rows, "metric": "W1", "theory": {"kde": (-0.4, "n^{-s/(2s+d)}")}},
+    p = RatePanel({"W1": {"rows": rows, "metric": "W1", "theory": {"kde": (-0.4, "n<sup>−s/(2s+d)</sup>")}},
                    "TV": {"rows": rows_tv, "metric": "TV"}})
     assert {tr.name.split(" ")[0] for tr in p.fig.data} >= {"kde", "empirical"}
     assert "slope" in p.status.value

@@ -8,14 +8,14 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from . import style
 from .style import OKABE_ITO
 from .style import to_numpy as _np
 
 PALETTE = OKABE_ITO
-LAYOUT = {"template": "simple_white", "font": {"size": 15}, "width": 1000, "height": 480,
-          "legend": {"orientation": "h", "y": -0.18}, "margin": {"t": 60, "b": 60}}
+#: p_t in plotly text (no LaTeX: JupyterLab 4 leaves it blank)
+P_T = "p<sub>t</sub>"
 
 
 def _wrap(fig: go.Figure, widget: bool):
@@ -24,24 +24,28 @@ def _wrap(fig: go.Figure, widget: bool):
 
 # ------------------------------------------------------------------ (a) orders
 def order_traces(x, curves: dict, convolution=None, current: int = 4) -> list[go.Scatter]:
-    """One line per order m (the current one bold) and markers of the numerical N_{m-1} * N_1."""
+    """One line per order m (the current one bold) and markers of the numerical N_(m-1) * N_1."""
     traces = []
     for m in range(1, 7):
         y = _np(curves[m]) if m in curves else np.full(len(_np(x)), np.nan)
-        traces.append(go.Scatter(x=_np(x), y=y, mode="lines", name=f"N_{m}",
+        traces.append(go.Scatter(x=_np(x), y=y, mode="lines", name=f"N<sub>{m}</sub>",
                                  line={"color": PALETTE[(m - 1) % 8], "width": 4 if m == current else 1.5,
                                        "dash": "solid" if m == current else "dot"},
                                  visible=True if m in curves else "legendonly"))
     cx, cy = (convolution if convolution is not None else ([], []))
-    traces.append(go.Scatter(x=_np(cx), y=_np(cy), mode="markers", name="numerical N_{m-1} * N_1",
+    traces.append(go.Scatter(x=_np(cx), y=_np(cy), mode="markers", name="numerical N<sub>m−1</sub> ∗ N<sub>1</sub>",
                              marker={"color": PALETTE[7], "size": 5, "symbol": "x"}))
     return traces
 
 
+def order_title(m: int) -> str:
+    return f"Cardinal B-splines N<sub>m</sub> = N<sub>m−1</sub> ∗ N<sub>1</sub>, degree m−1 (m = {m})"
+
+
 def order_figure(x, curves, convolution, current: int, widget: bool = True):
-    fig = go.Figure(order_traces(x, curves, convolution, current))
-    fig.update_layout(**LAYOUT, title=f"Cardinal B-splines: N_m = N_(m-1) * N_1, degree m-1 (m = {current})",
-                      xaxis_title="x", yaxis_title="N_m(x)")
+    fig = style.new_figure(False, height=480, legend="right-inside", title=order_title(current),
+                           xaxis_title="x", yaxis_title="N<sub>m</sub>(x)")
+    fig.add_traces(order_traces(x, curves, convolution, current))
     return _wrap(fig, widget)
 
 
@@ -72,19 +76,20 @@ def coefficient_heatmap(coeffs, columns: int = 256):
 
 def decomposition_figure(x, f_vals, approx_vals, heat, curves, *, s: float, d: int, n_terms: int,
                          widget: bool = True):
-    """Left: f and its N-term reconstruction; middle: coefficient magnitudes per level;
-    right: N-term and linear errors on log-log with the N^{-s/d} line."""
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.36, 0.28, 0.36], horizontal_spacing=0.08,
-                        subplot_titles=("f and its N-term approximation", "log10 |α_kj| ‖N_kj‖ by level",
-                                        "L2 error vs number of terms N"))
-    for tr in decomposition_traces(x, f_vals, approx_vals, heat, curves, s=s, d=d, n_terms=n_terms):
-        fig.add_trace(tr[0], row=1, col=tr[1])
-    fig.update_layout(**{**LAYOUT, "width": 980, "height": 440})  # fits a JupyterLab column
-    fig.update_xaxes(title_text="x", row=1, col=1)
-    fig.update_xaxes(title_text="position", row=1, col=2)
-    fig.update_yaxes(title_text="level k", row=1, col=2)
-    fig.update_xaxes(title_text="N", type="log", row=1, col=3)
-    fig.update_yaxes(title_text="‖f − f_N‖₂", type="log", row=1, col=3)
+    """Top, full width: coefficient magnitudes per level (a heatmap); below, left: f and its
+    N-term reconstruction; right: N-term and linear errors on log-log with the N^(-s/d) line
+    (the legend sits under these two)."""
+    fig = style.subplots(3, titles=("log₁₀ |α<sub>kj</sub>| ‖N<sub>kj</sub>‖ by level",
+                                    "f and its N-term approximation", "L2 error vs number of terms N"),
+                         specs=[{"colspan": 2}, None, {}, {}], panel_height=330, legend="below")
+    pos = {2: (1, 1), 1: (2, 1), 3: (2, 2)}  # trace panel -> (row, col)
+    for tr, panel in decomposition_traces(x, f_vals, approx_vals, heat, curves, s=s, d=d, n_terms=n_terms):
+        fig.add_trace(tr, row=pos[panel][0], col=pos[panel][1])
+    fig.update_xaxes(title_text="position", row=1, col=1)
+    fig.update_yaxes(title_text="level k", row=1, col=1)
+    fig.update_xaxes(title_text="x", row=2, col=1)
+    fig.update_xaxes(title_text="N", type="log", row=2, col=2)
+    fig.update_yaxes(title_text="‖f − f<sub>N</sub>‖₂", type="log", row=2, col=2)
     return _wrap(fig, widget)
 
 
@@ -102,8 +107,8 @@ def decomposition_traces(x, f_vals, approx_vals, heat, curves, *, s, d, n_terms)
                     line={"color": PALETTE[0]}), 3),
         (go.Scatter(x=curves["linear_n"], y=curves["linear"], mode="lines+markers",
                     name=f"linear, levels ≤ L (slope {curves['linear_slope']:.2f})", line={"color": PALETTE[1]}), 3),
-        (go.Scatter(x=ref_n, y=ref, mode="lines", name=f"N^(−s/d), s/d = {s / d:.2f}",
-                    line={"color": PALETTE[7], "dash": "dash"}), 3),
+        (go.Scatter(x=ref_n, y=ref, mode="lines", name=f"N<sup>−s/d</sup>, s/d = {s / d:.2f}",
+                    line=style.theory_line(color=PALETTE[7])), 3),
     ]
 
 
@@ -113,27 +118,27 @@ def diffusion_traces(x, density, score, samples, *, bins: int = 60, bounds=(-2.0
     width = edges[1] - edges[0]
     heights = counts / max(1, _np(samples).size) / width
     return [
-        (go.Bar(x=0.5 * (edges[1:] + edges[:-1]), y=heights, width=width, name="forward samples X_t",
+        (go.Bar(x=0.5 * (edges[1:] + edges[:-1]), y=heights, width=width, name="forward samples X<sub>t</sub>",
                 marker_color=PALETTE[5], opacity=0.6), 1),
-        (go.Scatter(x=_np(x), y=_np(density), name="exact p_t", line={"color": PALETTE[0], "width": 3}), 1),
-        (go.Scatter(x=_np(x), y=_np(score), name="exact score ∇ log p_t", line={"color": PALETTE[3], "width": 3}), 2),
+        (go.Scatter(x=_np(x), y=_np(density), name=f"exact {P_T}", line={"color": PALETTE[0], "width": 3}), 1),
+        (go.Scatter(x=_np(x), y=_np(score), name=f"exact score ∇log {P_T}", line={"color": PALETTE[3], "width": 3}), 2),
     ]
 
 
 def diffusion_figure(x, density, score, samples, *, t: float, widget: bool = True):
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08)
+    fig = style.subplots(2, max_cols=1, shared_xaxes=True, panel_height=270, legend="below",
+                         title=diffusion_title(t), bargap=0)
     for tr, row in diffusion_traces(x, density, score, samples):
         fig.add_trace(tr, row=row, col=1)
-    fig.update_layout(**{**LAYOUT, "height": 560}, title=diffusion_title(t), bargap=0)
     fig.update_yaxes(title_text="density", row=1, col=1)
-    fig.update_yaxes(title_text="∇ log p_t", row=2, col=1)
+    fig.update_yaxes(title_text=f"∇log {P_T}", row=2, col=1)
     fig.update_xaxes(title_text="x", row=2, col=1)
     return _wrap(fig, widget)
 
 
 def diffusion_title(t: float) -> str:
     mu, sigma = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
-    return f"OU forward process at t = {t:.3g}: X_t = {mu:.3f} X_0 + {sigma:.3f} Z"
+    return f"OU forward process at t = {t:.3g}: X<sub>t</sub> = {mu:.3f} X<sub>0</sub> + {sigma:.3f} Z"
 
 
 # ------------------------------------------------------------------ (d) 2-D density and score
@@ -147,7 +152,7 @@ def density2d_traces(grid, density, arrows_xy, arrows_uv, scale: float):
     ys = np.column_stack([xy[:, 1], xy[:, 1] + seg[:, 1], np.full(len(xy), np.nan)]).ravel()
     tips = xy + seg
     return [
-        go.Heatmap(x=g, y=g, z=_np(density).T, colorscale="Viridis", colorbar={"title": "p_t"}, name="p_t"),
+        go.Heatmap(x=g, y=g, z=_np(density).T, colorscale="Viridis", colorbar={"title": {"text": P_T}}, name=P_T),
         go.Scatter(x=xs, y=ys, mode="lines", line={"color": "white", "width": 1.5}, name="score direction"),
         go.Scatter(x=tips[:, 0], y=tips[:, 1], mode="markers", marker={"color": "white", "size": 3},
                    name="arrow tips", showlegend=False),
@@ -156,8 +161,12 @@ def density2d_traces(grid, density, arrows_xy, arrows_uv, scale: float):
 
 def density2d_figure(grid, density, arrows_xy, arrows_uv, *, t: float, scale: float = 0.08,
                      widget: bool = True):
-    fig = go.Figure(density2d_traces(grid, density, arrows_xy, arrows_uv, scale))
-    fig.update_layout(**{**LAYOUT, "width": 700, "height": 620}, title=f"2-D tensor-product density p_t and ∇ log p_t, t = {t:.3g}",
-                      xaxis_title="x₁", yaxis_title="x₂")
+    fig = style.new_figure(False, height=620, legend="none", title=density2d_title(t),
+                           xaxis_title="x₁", yaxis_title="x₂")
+    fig.add_traces(density2d_traces(grid, density, arrows_xy, arrows_uv, scale))
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return _wrap(fig, widget)
+
+
+def density2d_title(t: float) -> str:
+    return f"2-D tensor-product density {P_T} and ∇log {P_T}, t = {t:.3g}"

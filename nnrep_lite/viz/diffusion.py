@@ -11,16 +11,17 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from . import style
 from .style import OKABE_ITO, to_numpy
 
 __all__ = ["PALETTE", "forward_figure", "reverse_figure", "score_error_heatmap", "loss_figure",
            "rate_figure", "bound_figure"]
 
 PALETTE = OKABE_ITO
-_LAYOUT = {"template": "simple_white", "width": 1000, "height": 520, "font": {"size": 16},
-           "legend": {"orientation": "h", "y": -0.2}}
+#: p_t, p_0 and sigma_t in plotly text (no LaTeX: JupyterLab 4 leaves it blank)
+P_T, P_0, SIGMA_T = "p<sub>t</sub>", "p<sub>0</sub>", "σ<sub>t</sub>"
+S_THETA = "s<sub>θ</sub>"
 
 
 def _np(x):
@@ -36,51 +37,52 @@ def _hist(samples, bins: int, bounds):
 def forward_figure(x_grid, density, score, samples, *, t: float, bins: int = 60,
                    bounds=(-1.5, 1.5)) -> go.FigureWidget:
     """Top: histogram of forward samples X_t against the exact p_t; bottom: exact score."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    fig = style.subplots(2, widget=False, max_cols=1, shared_xaxes=True, panel_height=260, legend="below",
+                         title=f"forward OU process at t = {t:.3g}", bargap=0)
     centres, heights, width = _hist(samples, bins, bounds)
-    fig.add_bar(x=centres, y=heights, width=width, name="histogram of X_t (forward samples)",
+    fig.add_bar(x=centres, y=heights, width=width, name="histogram of X<sub>t</sub> (forward samples)",
                 marker_color=PALETTE[5], opacity=0.6, row=1, col=1)
-    fig.add_scatter(x=_np(x_grid), y=_np(density), name="exact p_t(x)", line={"color": PALETTE[0], "width": 3},
+    fig.add_scatter(x=_np(x_grid), y=_np(density), name=f"exact {P_T}(x)", line={"color": PALETTE[0], "width": 3},
                     row=1, col=1)
-    fig.add_scatter(x=_np(x_grid), y=_np(score), name="exact score ∇log p_t(x)",
+    fig.add_scatter(x=_np(x_grid), y=_np(score), name=f"exact score ∇log {P_T}(x)",
                     line={"color": PALETTE[3], "width": 3}, row=2, col=1)
-    fig.update_yaxes(title_text="p_t(x)", row=1, col=1)
-    fig.update_yaxes(title_text="∇ log p_t(x)", row=2, col=1)
+    fig.update_yaxes(title_text=f"{P_T}(x)", row=1, col=1)
+    fig.update_yaxes(title_text=f"∇log {P_T}(x)", row=2, col=1)
     fig.update_xaxes(title_text="x", row=2, col=1)
-    fig.update_layout(title=f"forward OU process at t = {t:.3g}", bargap=0, **_LAYOUT)
     return go.FigureWidget(fig)
 
 
 def reverse_figure(x_grid, density, samples, *, bins: int = 60, bounds=(-1.2, 1.2),
-                   title: str = "reverse SDE samples vs the target p_0") -> go.FigureWidget:
+                   title: str = "reverse SDE samples vs the target p<sub>0</sub>") -> go.FigureWidget:
     """Histogram of generated samples against the exact target density (dashed)."""
-    fig = go.Figure()
+    fig = style.new_figure(True, height=460, legend="right-inside", title=title, xaxis_title="x",
+                           yaxis_title="density", bargap=0)
     centres, heights, width = _hist(samples, bins, bounds)
     fig.add_bar(x=centres, y=heights, width=width, name="generated samples", marker_color=PALETTE[1],
                 opacity=0.7)
-    fig.add_scatter(x=_np(x_grid), y=_np(density), name="target p_0(x)",
-                    line={"color": PALETTE[0], "width": 3, "dash": "dash"})
-    fig.update_layout(title=title, xaxis_title="x", yaxis_title="density", bargap=0, **_LAYOUT)
-    return go.FigureWidget(fig)
+    fig.add_scatter(x=_np(x_grid), y=_np(density), name=f"target {P_0}(x)",
+                    line=style.theory_line(color=PALETTE[0]))
+    return fig
 
 
 def score_error_heatmap(xs, ts, error, *, title: str | None = None) -> go.FigureWidget:
     """Heatmap of the score error over (x, t); ``error`` has shape (len(ts), len(xs))."""
     err = error.detach().cpu().numpy() if hasattr(error, "detach") else np.asarray(error)
-    fig = go.Figure(go.Heatmap(x=_np(xs), y=_np(ts), z=err, colorscale="Cividis",
-                               colorbar={"title": "σ_t |s_θ - ∇log p_t|"}))
+    fig = style.new_figure(True, height=480, legend="none",
+                           title=title or f"learned vs exact score: {SIGMA_T} |{S_THETA}(x,t) − ∇log {P_T}(x)|")
+    fig.add_trace(go.Heatmap(x=_np(xs), y=_np(ts), z=err, colorscale="Cividis",
+                             colorbar={"title": {"text": f"{SIGMA_T} |{S_THETA} − ∇log {P_T}|", "side": "right"}}))
     fig.update_yaxes(type="log", title_text="t (log scale)")
     fig.update_xaxes(title_text="x")
-    fig.update_layout(title=title or "learned vs exact score: σ_t |s_θ(x,t) − ∇log p_t(x)|", **_LAYOUT)
-    return go.FigureWidget(fig)
+    return fig
 
 
 def loss_figure() -> go.FigureWidget:
     """An empty DSM-loss curve; append points with ``fig.data[0]``."""
-    fig = go.Figure(go.Scatter(x=[], y=[], mode="lines", name="DSM loss", line={"color": PALETTE[0]}))
-    fig.update_layout(title="denoising score matching loss", xaxis_title="Adam step",
-                      yaxis_title="E σ_t²|s_θ + Z/σ_t|²", **{**_LAYOUT, "height": 360})
-    return go.FigureWidget(fig)
+    fig = style.new_figure(True, height=360, legend="none", title="denoising score matching loss",
+                           xaxis_title="Adam step", yaxis_title=f"E {SIGMA_T}²|{S_THETA} + Z/{SIGMA_T}|²")
+    fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name="DSM loss", line={"color": PALETTE[0]}))
+    return fig
 
 
 def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = None, *,
@@ -92,7 +94,7 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
     summary: ``{est: {"n": [...], "mean": [...], "std": [...]}}`` (see ``diffusion.summarize``);
     fits: ``{est: fit_rate(...)}``; theory: ``{est: (slope, label)}``.
     """
-    fig = go.Figure()
+    fig = style.new_figure(True, height=500, legend="below", title=title or f"{metric} vs n (log-log)")
     for i, (est, s) in enumerate(summary.items()):
         c = PALETTE[i % len(PALETTE)]
         ns, mean = np.asarray(s["n"], float), np.asarray(s["mean"], float)
@@ -108,20 +110,19 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
         if theory and est in theory:
             slope, label = theory[est]
             fig.add_scatter(x=ns, y=mean[0] * (ns / ns[0]) ** slope, mode="lines", name=label,
-                            line={"color": c, "dash": "dash"})
+                            line=style.theory_line(color=c))
     fig.update_xaxes(type="log", title_text="n (training samples)")
-    fig.update_yaxes(type="log", title_text=f"{metric}(p̂, p_0)")
-    fig.update_layout(title=title or f"{metric} vs n (log-log)", **_LAYOUT)
-    return go.FigureWidget(fig)
+    fig.update_yaxes(type="log", title_text=f"{metric}(p̂, {P_0})")
+    return fig
 
 
 def bound_figure(values: dict, *, title: str = "Girsanov bound vs measured error") -> go.FigureWidget:
     """Bars of named error terms (e.g. measured TV, sqrt(KL bound / 2), early stopping)."""
     names = list(values)
-    fig = go.Figure(go.Bar(x=names, y=[values[k] for k in names],
+    fig = style.new_figure(True, height=420, legend="none", title=title)
+    fig.add_trace(go.Bar(x=names, y=[values[k] for k in names],
                            marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(names))],
                            text=[f"{values[k]:.3g}" for k in names], textposition="outside"))
     top = max([v for v in values.values() if math.isfinite(v)] + [1e-3])
     fig.update_yaxes(title_text="total variation", range=[0, 1.25 * top])
-    fig.update_layout(title=title, **{**_LAYOUT, "height": 420})
-    return go.FigureWidget(fig)
+    return fig

@@ -14,6 +14,10 @@ from .. import bspline as bs
 from .._utils import as_generator
 from ..viz import bspline as viz
 
+#: Control descriptions are never truncated.
+LABEL = {"description_width": "initial"}
+WRAP = {"flex_flow": "row wrap"}
+
 
 def _error_html(exc: Exception) -> str:
     return f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
@@ -30,7 +34,7 @@ class OrderPanel:
 
     def __init__(self, order: int = 4, points: int = 601):
         self.x = torch.linspace(-0.5, 6.5, points, dtype=torch.float64)
-        self.controls = {"order": w.IntSlider(value=order, min=1, max=6, description="order m")}
+        self.controls = {"order": w.IntSlider(value=order, min=1, max=6, description="order m", style=LABEL)}
         self.status = w.HTML()
         self.fig = viz.order_figure(*self._compute(order), current=order)
         self.controls["order"].observe(self._on_change, names="value")
@@ -57,10 +61,11 @@ class OrderPanel:
             self.status.value = _error_html(exc)
             return
         _replace(self.fig, viz.order_traces(x, curves, conv, current=m))
-        self.fig.layout.title.text = f"Cardinal B-splines: N_m = N_(m-1) * N_1, degree m-1 (m = {m})"
+        self.fig.layout.title.text = viz.order_title(m)
         if conv is not None:
             ref = bs.cardinal_bspline(torch.as_tensor(conv[0]), m).numpy()
-            self.status.value = f"max |N_{m} − N_{m-1} * N_1| on the grid: {np.abs(ref - conv[1]).max():.1e} (grid step)"
+            self.status.value = (f"max |N<sub>{m}</sub> − N<sub>{m - 1}</sub> ∗ N<sub>1</sub>| on the grid: "
+                                 f"{np.abs(ref - conv[1]).max():.1e} (grid step)")
 
 
 class DecompositionPanel:
@@ -71,13 +76,14 @@ class DecompositionPanel:
         self.order = order
         self.x = torch.linspace(-1, 1, points, dtype=torch.float64)
         self.controls = {
-            "function": w.Dropdown(options=list(bs.EXAMPLES), value=function, description="f"),
+            "function": w.Dropdown(options=list(bs.EXAMPLES), value=function, description="f", style=LABEL),
             "smoothness": w.FloatSlider(value=smoothness, min=0.25, max=3.0, step=0.25, description="s",
-                                        continuous_update=False),
+                                        continuous_update=False, style=LABEL),
             "max_level": w.IntSlider(value=max_level, min=3, max=10, description="max level K",
-                                     continuous_update=False),
-            "n_terms": w.IntSlider(value=n_terms, min=1, max=512, description="N terms", continuous_update=False),
-            "seed": w.IntText(value=seed, description="seed"),
+                                     continuous_update=False, style=LABEL),
+            "n_terms": w.IntSlider(value=n_terms, min=1, max=512, description="N terms", continuous_update=False,
+                                   style=LABEL),
+            "seed": w.IntText(value=seed, description="seed", style=LABEL, layout=w.Layout(width="160px")),
         }
         self.status = w.HTML()
         self._cache: dict = {}
@@ -87,8 +93,9 @@ class DecompositionPanel:
                                             n_terms=r["n_terms"])
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox([self.controls["function"], self.controls["smoothness"]]),
-                              w.HBox([self.controls["max_level"], self.controls["n_terms"], self.controls["seed"]]),
+        self.widget = w.VBox([w.HBox([self.controls["function"], self.controls["smoothness"]], layout=w.Layout(**WRAP)),
+                              w.HBox([self.controls["max_level"], self.controls["n_terms"], self.controls["seed"]],
+                                     layout=w.Layout(**WRAP)),
                               self.status, self.fig])
 
     def _decomposition(self):
@@ -113,7 +120,7 @@ class DecompositionPanel:
         n = min(int(self.controls["n_terms"].value), total)
         approx, err = bs.n_term_approximation(coeffs, n)
         xs = self.x.unsqueeze(-1)
-        self.status.value = (f"N = {n}: ‖f − f_N‖₂ = {err:.3e}; fitted N-term slope {curves['n_term_slope']:.2f}, "
+        self.status.value = (f"N = {n}: ‖f − f<sub>N</sub>‖₂ = {err:.3e}; fitted N-term slope {curves['n_term_slope']:.2f}, "
                              f"linear slope {curves['linear_slope']:.2f}, theory −s/d = {-s:.2f} (linear rate)")
         return {"f": f(xs), "approx": bs.reconstruct(approx, xs), "heat": heat, "curves": curves, "s": s,
                 "n_terms": n, "error": err}
@@ -139,7 +146,7 @@ class DiffusionPanel:
         self.noise = torch.randn(self.x0.shape, generator=as_generator(seed + 1), dtype=torch.float64)
         self.x = torch.linspace(-2, 2, points, dtype=torch.float64).unsqueeze(-1)
         self.controls = {"t": w.FloatLogSlider(value=t, base=10, min=-3, max=0.5, step=0.05, description="t",
-                                               readout_format=".3g")}
+                                               readout_format=".3g", layout=w.Layout(width="95%", min_width="300px"))}
         self.status = w.HTML()
         self.fig = viz.diffusion_figure(*self._compute(t), t=t)
         self.controls["t"].observe(self._on_change, names="value")
@@ -175,7 +182,8 @@ class Density2DPanel:
         self.arrow_xy = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(-1, 2)
         self._cache: dict = {}
         self.controls = {"t": w.FloatLogSlider(value=t, base=10, min=-3, max=0.5, step=0.05, description="t",
-                                               readout_format=".3g", continuous_update=False)}
+                                               readout_format=".3g", continuous_update=False,
+                                               layout=w.Layout(width="95%", min_width="300px"))}
         self.status = w.HTML()
         self.fig = viz.density2d_figure(self.g, *self._compute(t), t=t)
         self.controls["t"].observe(self._on_change, names="value")
@@ -197,4 +205,4 @@ class Density2DPanel:
             self.status.value = _error_html(exc)
             return
         _replace(self.fig, traces)
-        self.fig.layout.title.text = f"2-D tensor-product density p_t and ∇ log p_t, t = {t:.3g}"
+        self.fig.layout.title.text = viz.density2d_title(t)

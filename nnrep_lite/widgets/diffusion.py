@@ -16,6 +16,11 @@ from ..viz import diffusion as viz
 __all__ = ["ForwardPanel", "ReversePanel", "LossMonitor", "RatePanel"]
 
 
+#: Control descriptions are never truncated.
+LABEL = {"description_width": "initial"}
+WRAP = {"flex_flow": "row wrap"}
+
+
 def _error_html(exc: Exception) -> str:
     return f"<span style='color:#D55E00'><b>error:</b> {html.escape(str(exc))}</span>"
 
@@ -33,7 +38,8 @@ class ForwardPanel:
         self.z = torch.randn(self.x0.shape, generator=gen, dtype=torch.float64)
         self.x_grid = torch.linspace(bounds[0], bounds[1], grid, dtype=torch.float64)[:, None]
         self.controls = {"t": w.FloatLogSlider(value=t, base=10, min=-3, max=1, step=0.05, description="t",
-                                               continuous_update=False, readout_format=".3g")}
+                                               continuous_update=False, readout_format=".3g",
+                                               layout=w.Layout(width="95%", min_width="300px"))}
         self.status = w.HTML()
         self.fig = viz.forward_figure(self.x_grid, *self._compute(t), t=t, bins=bins, bounds=bounds)
         self.controls["t"].observe(self._on_change, names="value")
@@ -56,7 +62,7 @@ class ForwardPanel:
                     old.x, old.y = fresh.x, fresh.y
                 self.fig.layout.title.text = new.layout.title.text
             mu, sig = dm.ou_mean_std(t)
-            self.status.value = f"μ_t = e^(−t) = {mu:.4f}, σ_t = {sig:.4f}"
+            self.status.value = f"μ<sub>t</sub> = e<sup>−t</sup> = {mu:.4f}, σ<sub>t</sub> = {sig:.4f}"
         except Exception as exc:  # shown in the panel, never a traceback
             self.status.value = _error_html(exc)
 
@@ -87,13 +93,16 @@ class ReversePanel:
         self.m2 = float((target.sample(4096, as_generator(seed + 1)).to(torch.float64) ** 2).sum(1).mean())
         self.x_grid = torch.linspace(-1.2, 1.2, 400, dtype=torch.float64)[:, None]
         self.controls = {
-            "steps": w.IntSlider(value=steps, min=5, max=400, step=5, description="steps", continuous_update=False),
+            "steps": w.IntSlider(value=steps, min=5, max=400, step=5, description="steps", continuous_update=False,
+                                 style=LABEL),
             "t_max": w.FloatSlider(value=t_max, min=0.5, max=10.0, step=0.5, description="t_max",
-                                   continuous_update=False),
+                                   continuous_update=False, style=LABEL),
             "t_min": w.FloatLogSlider(value=t_min, base=10, min=-4, max=-0.5, step=0.25, description="t_min",
-                                      continuous_update=False, readout_format=".1e"),
-            "method": w.Dropdown(options=list(dm.sampling.SDE_METHODS), value=method, description="method"),
-            "grid": w.Dropdown(options=["geometric", "uniform"], value=grid, description="time grid"),
+                                      continuous_update=False, readout_format=".1e", style=LABEL),
+            "method": w.Dropdown(options=list(dm.sampling.SDE_METHODS), value=method, description="method",
+                                 style=LABEL),
+            "grid": w.Dropdown(options=["geometric", "uniform"], value=grid, description="time grid",
+                               style=LABEL),
         }
         self.t_floor = min(10.0 ** self.controls["t_min"].min, float(t_min))
         self.status = w.HTML()
@@ -102,8 +111,9 @@ class ReversePanel:
         self.fig = viz.reverse_figure(self.x_grid, target.density(self.x_grid), samples, bins=plot_bins)
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox([self.controls[k] for k in ("steps", "t_max", "t_min")]),
-                              w.HBox([self.controls["method"], self.controls["grid"]]), self.status, self.fig])
+        self.widget = w.VBox([w.HBox([self.controls[k] for k in ("steps", "t_max", "t_min")], layout=w.Layout(**WRAP)),
+                              w.HBox([self.controls["method"], self.controls["grid"]], layout=w.Layout(**WRAP)),
+                              self.status, self.fig])
 
     def _sample(self, c: dict):
         """Samples at t_min and the number of steps taken, from the chain on the grid of
@@ -159,7 +169,7 @@ class ReversePanel:
                        "truncation_tv": math.sqrt(max(kl_t, 0.0) / 2), "steps_taken": taken, **c}
         r = self.result
         self.status.value = (f"measured TV = <b>{tv:.4f}</b> &nbsp; | &nbsp; truncation √(KL(p_T‖N)/2) = "
-                             f"{r['truncation_tv']:.2e} &nbsp; | &nbsp; early stopping TV(p_0, p_t_min) = "
+                             f"{r['truncation_tv']:.2e} &nbsp; | &nbsp; early stopping TV(p<sub>0</sub>, p<sub>t_min</sub>) = "
                              f"{r['early_stopping_tv']:.4f} &nbsp; (histogram, {self.bins} bins, n = {self.n}; "
                              f"{taken} steps to t_min)")
         if len(self._runs) >= 32:  # bounded: drop the oldest setting
@@ -204,15 +214,17 @@ class RatePanel:
         first = next(iter(experiments))
         ests = sorted({r["estimator"] for e in experiments.values() for r in e["rows"]})
         self.controls = {
-            "experiment": w.Dropdown(options=list(experiments), value=first, description="experiment"),
-            "estimators": w.SelectMultiple(options=ests, value=tuple(ests), description="estimators"),
+            "experiment": w.Dropdown(options=list(experiments), value=first, description="experiment",
+                                     style=LABEL, layout=w.Layout(width="420px")),
+            "estimators": w.SelectMultiple(options=ests, value=tuple(ests), description="estimators",
+                                           style=LABEL, rows=min(4, max(2, len(ests)))),
         }
         self.status = w.HTML()
         self.fits: dict = {}
         self.fig = self._figure()
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.status, self.fig])
+        self.widget = w.VBox([w.HBox(list(self.controls.values()), layout=w.Layout(**WRAP)), self.status, self.fig])
 
     def _figure(self):
         exp = self.experiments[self.controls["experiment"].value]
