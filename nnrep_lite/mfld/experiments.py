@@ -24,14 +24,16 @@ from .objectives import Quadratic, Regression, ReplicatedRegression
 
 
 def fit_slope(xs, ys) -> dict:
-    """Least-squares slope of ``log y`` on ``log x`` with its standard error."""
+    """Least-squares slope of ``log y`` on ``log x`` with its standard error (NaN from two points)."""
     lx, ly = np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float))
     if len(lx) < 2 or not np.all(np.isfinite(ly)):
         raise ValueError("ys is invalid: need >= 2 positive values to fit a log-log slope")
     A = np.stack([lx, np.ones_like(lx)], 1)
     coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
     resid = ly - A @ coef
-    dof = max(len(lx) - 2, 1)
+    dof = len(lx) - 2
+    if dof < 1:  # two points: the line goes through both, there is no residual to estimate from
+        return {"slope": float(coef[0]), "intercept": float(coef[1]), "stderr": math.nan}
     cov = (resid @ resid / dof) * np.linalg.inv(A.T @ A)
     return {"slope": float(coef[0]), "intercept": float(coef[1]), "stderr": float(math.sqrt(cov[0, 0]))}
 

@@ -10,26 +10,34 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from . import style
+from .onestep import log_ticks
 from .style import OKABE_ITO
 from .style import to_numpy as _np
 
 PALETTE = OKABE_ITO
-LAYOUT = dict(template="plotly_white", font=dict(size=15), width=640, height=420,
-              margin=dict(l=70, r=20, t=50, b=60), legend=dict(bgcolor="rgba(255,255,255,0.6)"))
 
 
-def _fig(widget: bool, **layout) -> go.Figure:
-    fig = go.FigureWidget() if widget else go.Figure()
-    fig.update_layout(**{**LAYOUT, **layout})
-    return fig
+def _fig(widget: bool, *, height: int = 440, legend: str = "below", **layout) -> go.Figure:
+    """A figure in the projector style (width follows the output area, legend inside)."""
+    return style.new_figure(widget, height=height, legend=legend, **layout)
+
+
+def _log_ticks(fig, axis: str, *values, **where) -> None:
+    """Labels at 1, 2, 5 x 10^k on a log axis (``axis`` "x" or "y") covering ``values``: plotly's
+    own minor labels are drawn smaller than the projector's tick font."""
+    vals = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values]) if values else []
+    ticks = log_ticks(vals)
+    if ticks:
+        (fig.update_xaxes if axis == "x" else fig.update_yaxes)(**ticks, **where)
 
 
 # ------------------------------------------------------------------ live training
 
 
-def particles_figure(particles=None, *, widget=False, title="particles (w, b), colour tanh(r)"):
+def particles_figure(particles=None, *, widget=False, title="particles (w, b), colour tanh r"):
     """Scatter of the inner weights ``(w_1, b)`` of regression particles, coloured by ``tanh r``."""
-    fig = _fig(widget, title=title, xaxis_title=r"$w$", yaxis_title=r"$b$")
+    fig = _fig(widget, title=title, xaxis_title="w", yaxis_title="b", legend="none")
     fig.add_scatter(x=[], y=[], mode="markers", name="particles",
                     marker=dict(size=5, color=[], colorscale="RdBu", cmin=-1, cmax=1,
                                 colorbar=dict(title="tanh r"), opacity=0.7))
@@ -46,8 +54,8 @@ def update_particles(fig, particles):
 def objective_figure(*, widget=False):
     """``F(mu_k)`` against the step ``k`` on a log scale (linear convergence = a straight line
     down to the plateau)."""
-    fig = _fig(widget, title=r"objective $F(\mu_k)$", xaxis_title=r"step $k$",
-               yaxis_title=r"$F(\mu_k)$", yaxis_type="log")
+    fig = _fig(widget, title="objective F(μ<sub>k</sub>)", xaxis_title="step k",
+               yaxis_title="F(μ<sub>k</sub>)", yaxis_type="log", legend="none")
     fig.add_scatter(x=[], y=[], mode="lines", name="F", line=dict(color=PALETTE[0]))
     return fig
 
@@ -64,9 +72,10 @@ def fit_figure(z, y, *, widget=False):
     ``sorted_inputs(z)`` (update with :func:`update_fit`)."""
     z, y = _np(z).reshape(len(y), -1)[:, 0], _np(y)
     order = np.argsort(z)
-    fig = _fig(widget, title=r"fit $f_{\mu_N}(z)$", xaxis_title=r"$z$", yaxis_title=r"$y$")
+    fig = _fig(widget, title="fit f<sub>μN</sub>(z)", xaxis_title="z", yaxis_title="y",
+               legend="inside")
     fig.add_scatter(x=z[order], y=y[order], mode="markers", name="data", marker=dict(color=PALETTE[7], size=5))
-    fig.add_scatter(x=z[order], y=np.zeros_like(z), mode="lines", name="f_μN", line=dict(color=PALETTE[3], width=3))
+    fig.add_scatter(x=z[order], y=np.zeros_like(z), mode="lines", name="f<sub>μN</sub>", line=dict(color=PALETTE[3], width=3))
     return fig
 
 
@@ -87,13 +96,15 @@ def update_fit(fig, f_sorted):
 def eta_bias_figure(result, *, widget=False):
     """Stationary variance bias against eta (log-log): simulation with error bars, exact dashed."""
     eta = np.asarray(result["eta"])
-    fig = _fig(widget, title=r"time discretization: $\mathrm{Var}_\eta - \lambda_2/(2\lambda_1)$",
-               xaxis_title=r"$\eta$", yaxis_title="stationary bias", xaxis_type="log", yaxis_type="log")
+    fig = _fig(widget, title="time discretization: Var<sub>η</sub> − λ<sub>2</sub>/(2λ<sub>1</sub>)",
+               xaxis_title="η", yaxis_title="stationary bias", xaxis_type="log", yaxis_type="log")
     fig.add_scatter(x=eta, y=result["exact"], mode="lines", line=dict(dash="dash", color=PALETTE[7]),
-                    name="exact: λ2/(2λ1(1-λ1η)) - λ2/(2λ1)")
+                    name="exact: λ<sub>2</sub>/(2λ<sub>1</sub>(1−λ<sub>1</sub>η)) − λ<sub>2</sub>/(2λ<sub>1</sub>)")
     fig.add_scatter(x=eta, y=result["measured"], mode="markers", marker=dict(size=10, color=PALETTE[0]),
                     error_y=dict(type="data", array=2 * np.asarray(result["stderr"])),
                     name=f"simulated (slope {result['fit']['slope']:.2f})")
+    _log_ticks(fig, "x", eta)
+    _log_ticks(fig, "y", result["exact"], [m for m in result["measured"] if m > 0])
     return fig
 
 
@@ -101,21 +112,23 @@ def particle_number_figure(result, *, widget=False):
     """Stationary ``E||f_{mu_N} - f_{mu*}||^2`` against N (log-log) with a dashed ``C/N`` line."""
     ns = np.asarray(result["ns"], float)
     err = np.asarray(result["error"])
-    fig = _fig(widget, title=r"particles: $E\|f_{\mu_N} - f_{\mu^*}\|^2$ at stationarity",
-               xaxis_title=r"$N$", yaxis_title=r"$E\|f_{\mu_N}-f_{\mu^*}\|^2$",
+    fig = _fig(widget, title="particles: E‖f<sub>μN</sub> − f<sub>μ*</sub>‖² at stationarity",
+               xaxis_title="N", yaxis_title="E‖f<sub>μN</sub> − f<sub>μ*</sub>‖²",
                xaxis_type="log", yaxis_type="log")
     c = np.exp(np.mean(np.log(err * ns)))
     fig.add_scatter(x=ns, y=c / ns, mode="lines", line=dict(dash="dash", color=PALETTE[7]), name="C/N")
     fig.add_scatter(x=ns, y=err, mode="markers", marker=dict(size=10, color=PALETTE[0]),
                     error_y=dict(type="data", array=2 * np.asarray(result["error_sem"])),
                     name=f"measured (slope {result['fit']['slope']:.2f})")
+    _log_ticks(fig, "x", ns)
+    _log_ticks(fig, "y", err, c / ns)
     return fig
 
 
 def chaos_curves_figure(result, *, widget=False):
     """The replica-mean prediction error over time for each N: uniform in time = flat curves."""
-    fig = _fig(widget, title="uniform in time: error curves per N", xaxis_title=r"step $k$",
-               yaxis_title=r"$\|f_{\mu_{N,k}}-f_{\mu^*}\|^2$", yaxis_type="log")
+    fig = _fig(widget, title="uniform in time: error curves per N", xaxis_title="step k",
+               yaxis_title="‖f<sub>μN,k</sub> − f<sub>μ*</sub>‖²", yaxis_type="log")
     for i, (n_part, (t, curves)) in enumerate(result["curves"].items()):
         fig.add_scatter(x=t, y=curves.mean(0), mode="lines", name=f"N={n_part}",
                         line=dict(color=PALETTE[i % len(PALETTE)]))
@@ -125,8 +138,8 @@ def chaos_curves_figure(result, *, widget=False):
 def plateau_figure(result, *, widget=False):
     """The plateau of ``F`` against N (with error bars) next to the reference run's plateau."""
     ns = np.asarray(result["ns"], float)
-    fig = _fig(widget, title=r"plateau of $F$ against $N$", xaxis_title=r"$N$",
-               yaxis_title=r"tail mean of $F(\mu_N)$", xaxis_type="log")
+    fig = _fig(widget, title="plateau of F against N", xaxis_title="N",
+               yaxis_title="tail mean of F(μ<sub>N</sub>)", xaxis_type="log")
     ref = result["reference"]["F_plateau"]
     fig.add_scatter(x=[ns.min(), ns.max()], y=[ref, ref], mode="lines",
                     line=dict(dash="dash", color=PALETTE[7]), name="reference run (large N)")
@@ -137,9 +150,9 @@ def plateau_figure(result, *, widget=False):
 
 def batch_size_figure(result, *, widget=False):
     """Stationary excess of F over full-gradient MFLD against gradient cost per step, SG and SVRG."""
-    fig = _fig(widget, title=r"stochastic gradient: excess of $F$ at stationarity",
+    fig = _fig(widget, title="stochastic gradient: excess of F at stationarity",
                xaxis_title="gradient cost per step (full-data gradients)",
-               yaxis_title=r"$F_{SG} - F_{full}$", xaxis_type="log")
+               yaxis_title="F<sub>SG</sub> − F<sub>full</sub>", xaxis_type="log")
     bs = result["batch_sizes"]
     for name, col in (("sg", PALETTE[3]), ("svrg", PALETTE[0])):
         if result[name]:
@@ -150,42 +163,45 @@ def batch_size_figure(result, *, widget=False):
     shape = np.asarray(result["theory_shape"])
     if result["sg"][0] > 0 and shape[0] > 0:
         fig.add_scatter(x=result["sg_cost"], y=result["sg"][0] * shape / shape[0], mode="lines",
-                        line=dict(dash="dash", color=PALETTE[7]), name="∝ (n-B)/(B(n-1))")
+                        line=dict(dash="dash", color=PALETTE[7]), name="∝ (n−B)/(B(n−1))")
     return fig
 
 
 # ------------------------------------------------------------------ proximal Gibbs, densities
 
 
-def gibbs_figure(gibbs, particles, *, axis=0, widget=False, title="proximal Gibbs measure"):
+def gibbs_figure(gibbs, particles, *, axis=0, widget=False, title="proximal Gibbs measure",
+                 axis_names=("r", "w", "b")):
     """1-D marginal (axis ``axis``) of the proximal Gibbs density on its grid against a histogram
-    of the particles' coordinate."""
+    of the particles' coordinate. ``axis_names``: the coordinates' names (regression particles
+    ``(r, w, b)``; others get ``x<sub>i</sub>``)."""
     dens = _np(gibbs["density"])
     axes = [_np(a) for a in gibbs["axes"]]
     other = tuple(i for i in range(dens.ndim) if i != axis)
     cell_other = np.prod([a[1] - a[0] for i, a in enumerate(axes) if i != axis]) if other else 1.0
     marg = dens.sum(axis=other) * cell_other if other else dens
     x = _np(particles)[:, axis]
-    fig = _fig(widget, title=title, xaxis_title=f"$x_{{{axis}}}$", yaxis_title="density")
+    fig = _fig(widget, title=title, xaxis_title=axis_names[axis] if len(axes) == len(axis_names) else f"x<sub>{axis + 1}</sub>",
+               yaxis_title="density")
     fig.add_histogram(x=x, histnorm="probability density", name="particles", marker_color=PALETTE[5], opacity=0.6)
     fig.add_scatter(x=axes[axis], y=marg, mode="lines", line=dict(dash="dash", color=PALETTE[3], width=3),
-                    name=r"p_μ ∝ exp(-δF/δμ / λ2)")
+                    name="p<sub>μ</sub> ∝ exp(−(δF/δμ)/λ<sub>2</sub>)")
     return fig
 
 
 def density_1d_figure(data, grid, density, *, widget=False, title="MMD density estimate"):
     """Histogram of 1-D data against the estimated density ``g * mu_N`` on a grid."""
-    fig = _fig(widget, title=title, xaxis_title=r"$x$", yaxis_title="density")
+    fig = _fig(widget, title=title, xaxis_title="x", yaxis_title="density")
     fig.add_histogram(x=_np(data).ravel(), histnorm="probability density", name="data",
                       marker_color=PALETTE[7], opacity=0.35, nbinsx=40)
-    fig.add_scatter(x=_np(grid).ravel(), y=_np(density), mode="lines", name=r"g * μ_N",
+    fig.add_scatter(x=_np(grid).ravel(), y=_np(density), mode="lines", name="g * μ<sub>N</sub>",
                     line=dict(color=PALETTE[0], width=3))
     return fig
 
 
 def density_2d_figure(data, axes, density, particles=None, *, widget=False, title="2-D density"):
     """Contours of a density on a grid with the data (grey) and the particles (blue) on top."""
-    fig = _fig(widget, title=title, xaxis_title=r"$x_1$", yaxis_title=r"$x_2$", width=560, height=520)
+    fig = _fig(widget, title=title, xaxis_title="x<sub>1</sub>", yaxis_title="x<sub>2</sub>", height=540)
     fig.add_contour(x=_np(axes[0]), y=_np(axes[1]), z=_np(density).T, colorscale="Viridis",
                     contours_coloring="lines", showscale=False, name="density")
     if data is not None:
@@ -200,8 +216,8 @@ def density_2d_figure(data, axes, density, particles=None, *, widget=False, titl
 
 def regression_eta_figure(result, *, widget=False):
     """The regression's measured eta-dependence: tail-mean F against eta (error bars: 2 s.e.)."""
-    fig = _fig(widget, title=r"regression: plateau of $F$ against $\eta$ (measured)",
-               xaxis_title=r"$\eta$", yaxis_title=r"tail mean of $F(\mu_N)$", xaxis_type="log")
+    fig = _fig(widget, title="regression: plateau of F against η (measured)",
+               xaxis_title="η", yaxis_title="tail mean of F(μ<sub>N</sub>)", xaxis_type="log")
     fig.add_scatter(x=result["eta"], y=result["F"], mode="lines+markers", marker=dict(size=10, color=PALETTE[4]),
                     line=dict(color=PALETTE[4]), error_y=dict(type="data", array=2 * np.asarray(result["F_sem"])),
                     name="measured F plateau")
@@ -212,7 +228,7 @@ def density_snapshots_figure(data, grid, snapshots, *, true_density=None, widget
                              title="MMD density estimation as training runs"):
     """Histogram of 1-D data, the true density (dashed) and ``g * mu_N`` at several steps.
     ``snapshots``: list of ``(step, density on grid)``."""
-    fig = _fig(widget, title=title, xaxis_title=r"$x$", yaxis_title="density")
+    fig = _fig(widget, title=title, xaxis_title="x", yaxis_title="density")
     fig.add_histogram(x=_np(data).ravel(), histnorm="probability density", name="data",
                       marker_color=PALETTE[7], opacity=0.25, nbinsx=40)
     g = _np(grid).ravel()
@@ -220,31 +236,31 @@ def density_snapshots_figure(data, grid, snapshots, *, true_density=None, widget
         fig.add_scatter(x=g, y=_np(true_density), mode="lines", name="true density p(x)",
                         line=dict(dash="dash", color=PALETTE[7], width=2))
     for i, (step, dens) in enumerate(snapshots):
-        fig.add_scatter(x=g, y=_np(dens), mode="lines", name=f"g * μ_N, step {step}",
+        fig.add_scatter(x=g, y=_np(dens), mode="lines", name=f"g * μ<sub>N</sub>, step {step}",
                         line=dict(color=PALETTE[i % 6], width=2 + (i == len(snapshots) - 1)))
     return fig
 
 
 def temperature_figure(lambda2s, entropies, values, *, widget=False):
     """kNN entropy of the particles and final F against the temperature lambda2 (log x)."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("entropy of the particles", "objective F"))
-    fig = go.FigureWidget(fig) if widget else fig
-    fig.update_layout(**{**LAYOUT, "width": 900, "title": r"effect of the temperature $\lambda_2$"})
-    fig.add_scatter(x=lambda2s, y=entropies, mode="lines+markers", name="H_kNN(μ_N)",
+    fig = style.subplots(2, widget=widget, titles=("entropy of the particles", "objective F"),
+                         panel_height=400, title="effect of the temperature λ<sub>2</sub>",
+                         margin={"t": 90})
+    fig.add_scatter(x=lambda2s, y=entropies, mode="lines+markers", name="Ĥ<sub>kNN</sub>(μ<sub>N</sub>)",
                     marker=dict(color=PALETTE[0], size=9), row=1, col=1)
-    fig.add_scatter(x=lambda2s, y=values, mode="lines+markers", name="F(μ_N)",
+    fig.add_scatter(x=lambda2s, y=values, mode="lines+markers", name="F(μ<sub>N</sub>)",
                     marker=dict(color=PALETTE[3], size=9), row=1, col=2)
-    fig.update_xaxes(type="log", title_text=r"$\lambda_2$")
-    fig.update_yaxes(title_text=r"$\hat H$", row=1, col=1)
-    fig.update_yaxes(title_text=r"$F(\mu_N)$", type="log", row=1, col=2)
+    _log_ticks(fig, "x", lambda2s)
+    _log_ticks(fig, "y", values, row=1, col=2)
+    fig.update_xaxes(type="log", title_text="λ<sub>2</sub>")
+    fig.update_yaxes(title_text="Ĥ<sub>kNN</sub>", row=1, col=1)
+    fig.update_yaxes(title_text="F(μ<sub>N</sub>)", type="log", row=1, col=2)
     return fig
 
 
-def curves_figure(curves, *, widget=False, title=r"objective $F(\mu_k)$", log_y=True):
+def curves_figure(curves, *, widget=False, title="objective F(μ<sub>k</sub>)", log_y=True):
     """Several ``(name, steps, values)`` curves on one plot (log y)."""
-    fig = _fig(widget, title=title, xaxis_title=r"step $k$", yaxis_title=r"$F(\mu_k)$",
+    fig = _fig(widget, title=title, xaxis_title="step k", yaxis_title="F(μ<sub>k</sub>)",
                yaxis_type="log" if log_y else "linear")
     for i, (name, steps, vals) in enumerate(curves):
         fig.add_scatter(x=list(steps), y=list(vals), mode="lines", name=name, line=dict(color=PALETTE[i % 8]))

@@ -26,6 +26,21 @@ def _status(kind: str, text: str) -> str:
     return f"<span style='color:{colour}'>{html.escape(text)}</span>"
 
 
+_LABEL = {"description_width": "70px"}
+
+
+def _slider_layout() -> W.Layout:
+    """Sliders get a usable width (the projector's output area is about 850 px wide)."""
+    return W.Layout(width="95%", min_width="300px", max_width="700px")
+
+
+def _slope_text(fit: dict, theory: float) -> str:
+    """``slope s ± se (theory t)``; no interval from a fit without residual degrees of freedom."""
+    se = fit.get("stderr", math.nan)
+    interval = f" ± {se:.3f}" if math.isfinite(se) else " (two points: no interval)"
+    return f"slope {fit['slope']:.3f}{interval} (theory {theory:g})"
+
+
 def _replace(fig, new):
     """Swap the traces and layout of a FigureWidget in place for those of ``new``."""
     fig.data = ()
@@ -75,15 +90,19 @@ class MFLDTrainingPanel:
         self.z, self.y = M.make_regression(n_data, 1, noise=noise, generator=seed)
         self.z_sorted = V.sorted_inputs(self.z)
         batches = sorted({2**k for k in range(int(math.log2(n_data)) + 1)} | {n_data})
-        slider = dict(continuous_update=False, style={"description_width": "90px"})
+        slider = dict(continuous_update=False, style=_LABEL, layout=_slider_layout())
+        menu = dict(style=_LABEL, layout=W.Layout(width="200px"))
         self.controls = {
             "eta": W.FloatLogSlider(value=eta, base=10, min=-3, max=0.5, step=0.05, description="η", **slider),
-            "n_particles": W.SelectionSlider(options=[2**k for k in range(3, 13)], value=n_particles,
-                                             description="N", **slider),
-            "lambda1": W.FloatLogSlider(value=lambda1, base=10, min=-4, max=0, step=0.1, description="λ1", **slider),
-            "lambda2": W.FloatLogSlider(value=lambda2, base=10, min=-5, max=-1, step=0.1, description="λ2", **slider),
-            "batch_size": W.SelectionSlider(options=batches, value=n_data, description="B", **slider),
-            "variance_reduction": W.ToggleButton(value=False, description="variance reduction (SVRG)"),
+            # menus, not selection sliders: a selection slider's readout can be typed into in the
+            # browser, and a typed number that is not an option was shown but not applied
+            "n_particles": W.Dropdown(options=[2**k for k in range(3, 13)], value=n_particles,
+                                      description="N", **menu),
+            "lambda1": W.FloatLogSlider(value=lambda1, base=10, min=-4, max=0, step=0.1, description="λ₁", **slider),
+            "lambda2": W.FloatLogSlider(value=lambda2, base=10, min=-5, max=-1, step=0.1, description="λ₂", **slider),
+            "batch_size": W.Dropdown(options=batches, value=n_data, description="B", **menu),
+            "variance_reduction": W.ToggleButton(value=False, description="variance reduction (SVRG)",
+                                                 layout=W.Layout(width="240px")),
             "steps": W.IntSlider(value=steps, min=50, max=5000, step=50, description="steps", **slider),
         }
         self.run_button = W.Button(description="train", button_style="primary")
@@ -94,12 +113,13 @@ class MFLDTrainingPanel:
         for c in self.controls.values():
             c.observe(lambda _change: self.run(), names="value")
         self.run_button.on_click(lambda _b: self.run())
+        c = self.controls
+        # figures stacked: two side by side would be under 400 px each in an 850 px output area
         self.widget = W.VBox([
-            W.HBox([W.VBox(list(self.controls.values())[:4]),
-                    W.VBox(list(self.controls.values())[4:] + [self.run_button])]),
-            self.status,
-            W.HBox([self.fig_objective, self.fig_particles]),
-            self.fig_fit,
+            c["eta"], c["lambda1"], c["lambda2"], c["steps"],
+            W.HBox([c["n_particles"], c["batch_size"], c["variance_reduction"], self.run_button],
+                   layout=W.Layout(flex_flow="row wrap")),
+            self.status, self.fig_objective, self.fig_particles, self.fig_fit,
         ])
         self.result = None
         if auto_run:
@@ -149,7 +169,8 @@ class ErrorDecompositionPanel:
 
     def __init__(self, objective: M.Regression, sizes: dict, *, auto_run: bool = True):
         self.objective, self.sizes = objective, sizes
-        self.controls = {"term": W.Dropdown(options=self.TERMS, value=self.TERMS[0], description="term")}
+        self.controls = {"term": W.Dropdown(options=self.TERMS, value=self.TERMS[0], description="term",
+                                            style=_LABEL, layout=W.Layout(width="360px"))}
         self.run_button = W.Button(description="measure", button_style="primary")
         self.status = W.HTML()
         self.fig = V.eta_bias_figure({"eta": [], "exact": [], "measured": [], "stderr": [],
@@ -176,12 +197,12 @@ class ErrorDecompositionPanel:
                 s = dict(self.sizes["eta"])
                 res = M.gaussian_eta_bias(s.pop("etas"), **s)
                 new = V.eta_bias_figure(res)
-                msg = f"slope {res['fit']['slope']:.3f} ± {res['fit']['stderr']:.3f} (theory 1)"
+                msg = _slope_text(res["fit"], 1)
             elif term == self.TERMS[1]:
                 s = dict(self.sizes["particles"])
                 res = M.particle_number_experiment(self.objective, s.pop("ns"), **s)
                 new = V.particle_number_figure(res)
-                msg = f"slope {res['fit']['slope']:.3f} ± {res['fit']['stderr']:.3f} (theory -1)"
+                msg = _slope_text(res["fit"], -1)
             else:
                 s = dict(self.sizes["batch"])
                 res = M.batch_size_experiment(self.objective, s.pop("batch_sizes"), **s)
@@ -214,13 +235,14 @@ class DensityPanel:
                  problem: str = "MMD 1-D", auto_run: bool = True):
         self.seed, self.n_data, self.update_every = seed, n_data, update_every
         self._throttle = _Throttle(min_update_s)
-        slider = dict(continuous_update=False, style={"description_width": "90px"})
+        slider = dict(continuous_update=False, style=_LABEL, layout=_slider_layout())
         self.controls = {
-            "problem": W.Dropdown(options=self.PROBLEMS, value=problem, description="problem"),
-            "lambda2": W.FloatLogSlider(value=lambda2, base=10, min=-5, max=-0.5, step=0.1, description="λ2", **slider),
-            "anneal": W.ToggleButton(value=False, description="anneal λ2 → λ2/100"),
-            "n_particles": W.SelectionSlider(options=[25, 50, 100, 200, 400, 800], value=n_particles,
-                                             description="N", **slider),
+            "problem": W.Dropdown(options=self.PROBLEMS, value=problem, description="problem",
+                                  style=_LABEL, layout=W.Layout(width="260px")),
+            "lambda2": W.FloatLogSlider(value=lambda2, base=10, min=-5, max=-0.5, step=0.1, description="λ₂", **slider),
+            "anneal": W.ToggleButton(value=False, description="anneal λ₂ → λ₂/100", layout=W.Layout(width="200px")),
+            "n_particles": W.Dropdown(options=[25, 50, 100, 200, 400, 800], value=n_particles,
+                                      description="N", style=_LABEL, layout=W.Layout(width="200px")),
             "steps": W.IntSlider(value=steps, min=50, max=3000, step=50, description="steps", **slider),
         }
         self.run_button = W.Button(description="run", button_style="primary")
@@ -229,8 +251,10 @@ class DensityPanel:
         for c in self.controls.values():
             c.observe(lambda _c: self.run(), names="value")
         self.run_button.on_click(lambda _b: self.run())
-        self.widget = W.VBox([W.HBox([W.VBox(list(self.controls.values())[:3]),
-                                      W.VBox(list(self.controls.values())[3:] + [self.run_button])]),
+        c = self.controls
+        self.widget = W.VBox([c["lambda2"], c["steps"],
+                              W.HBox([c["problem"], c["n_particles"], c["anneal"], self.run_button],
+                                     layout=W.Layout(flex_flow="row wrap")),
                               self.status, self.fig])
         self.result = None
         self._fig_problem = None  # the problem whose traces the figure shows
