@@ -104,6 +104,28 @@ def _slider(page, label: str | None):
     return sliders.first
 
 
+_QUIET = """(ms) => new Promise((resolve) => {
+  // resolves once every plotly figure is drawn and the page has not changed for ms milliseconds
+  let timer = null;
+  const drawn = () => Array.from(document.querySelectorAll('.js-plotly-plot'))
+      .every((p) => p.querySelector('.main-svg'));
+  const obs = new MutationObserver(() => arm());
+  const arm = () => { clearTimeout(timer); timer = setTimeout(() => {
+      if (drawn()) { obs.disconnect(); resolve(true); } else { arm(); } }, ms); };
+  obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  arm();
+})"""
+
+
+def _settle(page, quiet_ms: int = 2000, timeout_ms: int = 180_000):
+    """Wait until voila's page has drawn every figure and stopped changing: on a loaded machine
+    its widget front end connects to the kernel well after the first figure shows, and an edit
+    typed before that is shown in the readout but never reaches the kernel."""
+    page.wait_for_function("() => true")  # the page is alive
+    page.evaluate(f"() => Promise.race([({_QUIET})({quiet_ms}), "
+                  f"new Promise((r) => setTimeout(() => r(false), {timeout_ms}))])")
+
+
 def _move_slider_and_check_plot(page, label, value, shot_name):
     slider = _slider(page, label)
     slider.wait_for(state="visible", timeout=60_000)
@@ -282,6 +304,7 @@ def test_notebook_in_voila(browser, tmp_path):
         try:
             page.goto(f"{base}/?token={token}", timeout=120_000)
             page.wait_for_selector(".js-plotly-plot", timeout=150_000)
+            _settle(page)
             _shot(page, f"{name}-loaded")
             _move_slider_and_check_plot(page, label, value, f"{name}-moved")
             text = page.inner_text("body")
