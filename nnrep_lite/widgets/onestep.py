@@ -10,6 +10,7 @@ import ipywidgets as w
 from .. import onestep as os1
 from .._utils import as_generator
 from ..viz import onestep as viz
+from ._layout import panel_box
 
 __all__ = ["SpikePanel", "AlphaRiskPanel"]
 
@@ -79,7 +80,7 @@ class SpikePanel:
             c.observe(self._on_change, names="value")
         c = self.controls
         rows = [c["alpha"], w.HBox([c["activation"], c["target"], c["seed"]], layout=w.Layout(flex_flow="row wrap"))]
-        self.widget = w.VBox([*rows, self.status, self.fig, self.act_fig])
+        self.widget = panel_box([*rows, self.status, self.fig, self.act_fig])
 
     def _draw(self):
         c = self.controls
@@ -165,7 +166,7 @@ class AlphaRiskPanel:
         self._measure()
         self.fig = viz.alpha_risk_figure(self.sweep, widget=True)
         self.controls["psi1"].observe(self._on_change, names="value")
-        self.widget = w.VBox([self.controls["psi1"], self.status, self.fig])
+        self.widget = panel_box([self.controls["psi1"], self.status, self.fig])
 
     def _measure(self):
         psi1 = float(self.controls["psi1"].value)
