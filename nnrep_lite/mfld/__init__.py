@@ -15,7 +15,6 @@ from .diagnostics import (
     w2_distance,
 )
 from .experiments import (
-    batch_size_experiment,
     fit_slope,
     gaussian_eta_bias,
     particle_number_experiment,
@@ -26,6 +25,13 @@ from .ksd import GaussianMixtureTarget, KSDVariational, LogisticPosterior
 from .langevin import annealed_mfld, mfld, svrg_gradient
 from .models import MeanFieldNet, make_regression
 from .objectives import MMDDensity, Objective, Quadratic, Regression, ReplicatedRegression
+from .stochastic import (
+    fit_with_interval,
+    predicted_svrg_gain,
+    sg_excess_experiment,
+    sg_factor,
+    svrg_variance_profile,
+)
 
 __all__ = [
     "MeanFieldNet",
@@ -53,5 +59,9 @@ __all__ = [
     "reference_prediction",
     "regression_eta_dependence",
     "particle_number_experiment",
-    "batch_size_experiment",
+    "sg_factor",
+    "fit_with_interval",
+    "sg_excess_experiment",
+    "svrg_variance_profile",
+    "predicted_svrg_gain",
 ]

@@ -205,9 +205,12 @@ class ErrorDecompositionPanel:
                 msg = _slope_text(res["fit"], -1)
             else:
                 s = dict(self.sizes["batch"])
-                res = M.batch_size_experiment(self.objective, s.pop("batch_sizes"), **s)
-                new = V.batch_size_figure(res)
+                s.setdefault("burn_in", s["steps"] // 4)
+                res = M.sg_excess_experiment(self.objective, s.pop("batch_sizes"), **s)
+                new = V.sg_factor_figure(res)
                 msg = "SG excess " + ", ".join(f"B={b}: {e:.2e}" for b, e in zip(res["batch_sizes"], res["sg"]))
+                if res["fit"] is not None:
+                    msg += f"; slope in (n−B)/(B(n−1)) {V._fit_text(res['fit'])} (bound: 1)"
         except ValueError as exc:
             self.status.value = _status("error", str(exc))
             return None
