@@ -5,6 +5,12 @@ update ``X^i <- X^i - eta grad (dF/dmu)(mu_N)(X^i) + sqrt(2 lambda2 eta) xi^i`` 
 Wu, NeurIPS 2023), full-gradient, SG and SVRG. See DESIGN.md, "Mean-field Langevin dynamics".
 """
 
+from .complexity import (
+    batch_complexity_experiment,
+    eta_for_accuracy,
+    lsi_constant_from_rate,
+    predicted_best_batch,
+)
 from .diagnostics import (
     chaos_w2,
     free_energy,
@@ -64,4 +70,8 @@ __all__ = [
     "sg_excess_experiment",
     "svrg_variance_profile",
     "predicted_svrg_gain",
+    "eta_for_accuracy",
+    "predicted_best_batch",
+    "lsi_constant_from_rate",
+    "batch_complexity_experiment",
 ]

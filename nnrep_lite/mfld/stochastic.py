@@ -168,6 +168,7 @@ def sg_excess_experiment(
     pts = [(e, x) for e, x, ok in zip(etas, out["eta_excess"], out["eta_resolved"]) if ok]
     out["eta_fit"] = fit_with_interval(*zip(*pts)) if len(pts) >= 2 else None
     out["final_particles"] = full["particles"]
+    out["full_history"] = {"step": list(full["history"]["step"]), "F": list(full["history"]["F"])}
     return out
 
 

@@ -6,6 +6,8 @@ to CPU themselves. Okabe-Ito colours; theory as dashed lines labelled with the f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 import torch
@@ -361,4 +363,112 @@ def curves_figure(curves, *, widget=False, title="objective F(μ<sub>k</sub>)", 
                yaxis_type="log" if log_y else "linear")
     for i, (name, steps, vals) in enumerate(curves):
         fig.add_scatter(x=list(steps), y=list(vals), mode="lines", name=name, line=dict(color=PALETTE[i % 8]))
+    return fig
+
+
+# ------------------------------------------------------------------ complexity: the optimal batch
+
+
+def complexity_traces(result) -> list:
+    """Traces of :func:`complexity_figure` (a panel swaps them in place)."""
+    b = np.asarray(result["batch_sizes"], float)
+    cost = np.asarray(result["cost"], float)
+    ok = np.isfinite(cost)
+    top = float(cost[ok].max()) if ok.any() else 1.0
+    low = float(cost[ok].min()) if ok.any() else 1.0
+    traces = [go.Scatter(x=b[ok], y=cost[ok], mode="lines+markers", marker=dict(size=10, color=PALETTE[0]),
+                         line=dict(color=PALETTE[0]), name="measured cost to reach F<sub>full</sub> + ε")]
+    if (~ok).any():
+        traces.append(go.Scatter(x=b[~ok], y=np.full((~ok).sum(), top), mode="markers",
+                                 marker=dict(size=11, color=PALETTE[0], symbol="triangle-up-open"),
+                                 name="not reached within the step budget"))
+    if result["best"] is not None:
+        traces.append(go.Scatter(x=[result["best"]], y=[low], mode="markers",
+                                 marker=dict(size=16, color=PALETTE[3], symbol="star"),
+                                 name=f"measured best B = {result['best']}"))
+    pred = result["predicted"]
+    traces.append(go.Scatter(x=[pred, pred], y=[low / 1.5, top * 1.5], mode="lines",
+                             line=style.theory_line(color=PALETTE[7]),
+                             name=f"B* = min(n, √(α/(λ<sub>2</sub>ε))) = {pred:.0f}"))
+    return traces
+
+
+def complexity_title(result) -> str:
+    return (f"gradient cost of SG-MFLD to reach accuracy ε = {result['eps']:g}"
+            f" (α = {result['alpha']:.3f} measured)")
+
+
+def complexity_figure(result, *, widget=False):
+    """Total gradient cost (steps × B / n, full-data gradients) to reach ``F_full + eps`` against
+    B (log-log), eta per B from the iteration-complexity formula, with the predicted B*."""
+    fig = _fig(widget, title=complexity_title(result), xaxis_title="mini-batch size B",
+               yaxis_title="gradient cost (full-data gradients)", xaxis_type="log", yaxis_type="log",
+               height=460)
+    fig.add_traces(complexity_traces(result))
+    _log_ticks(fig, "x", result["batch_sizes"])
+    return fig
+
+
+# ------------------------------------------------------------------ GLD and its Fokker-Planck equation
+
+
+def gld_density_traces(result, index: int = -1) -> list:
+    """Traces of :func:`gld_density_figure` at snapshot ``index`` (a panel swaps them in place)."""
+    grid = result["grid"]
+    x, h = grid.axes[0], grid.h[0]
+    return [
+        go.Bar(x=x, y=result["particle_masses"][index] / h, width=h, name="GLD particles",
+               marker_color=PALETTE[5], opacity=0.65),
+        go.Scatter(x=x, y=result["fp_masses"][index] / h, mode="lines", line=dict(color=PALETTE[0], width=3),
+                   name="Fokker-Planck p<sub>t</sub> (grid)"),
+        go.Scatter(x=x, y=grid.gibbs_density(), mode="lines", line=style.theory_line(color=PALETTE[3]),
+                   name="Gibbs exp(−βL)/Z"),
+    ]
+
+
+def gld_density_title(result, index: int = -1) -> str:
+    t = result["times"][index]
+    return (f"GLD at β = {result['beta']:g}, t = {t:.1f}: TV to Gibbs {result['tv_particles'][index]:.3f}"
+            f" (particles), {result['tv_fp'][index]:.3f} (Fokker-Planck)")
+
+
+def gld_density_figure(result, index: int = -1, *, widget=False):
+    """1-D GLD: the particles' histogram, the grid Fokker-Planck density and the Gibbs density."""
+    fig = _fig(widget, title=gld_density_title(result, index), xaxis_title="x", yaxis_title="density",
+               height=440, bargap=0)
+    fig.add_traces(gld_density_traces(result, index))
+    return fig
+
+
+def gld_tv_figure(result, *, widget=False):
+    """TV to the Gibbs measure over time (log y): particles, Fokker-Planck, the spectral-gap rate
+    and the particles' Monte-Carlo floor."""
+    t = np.asarray(result["times"])
+    fig = _fig(widget, title=(f"decay to the Gibbs measure: measured rate {result['rate']:.4f},"
+                              f" spectral gap {result['gap']:.4f}"),
+               xaxis_title="time t", yaxis_title="TV(p<sub>t</sub>, Gibbs)", yaxis_type="log", height=440)
+    fig.add_scatter(x=t[1:], y=result["tv_particles"][1:], mode="markers", marker=dict(size=8, color=PALETTE[5]),
+                    name="GLD particles (histogram)")
+    fig.add_scatter(x=t[1:], y=result["tv_fp"][1:], mode="lines", line=dict(color=PALETTE[0], width=3),
+                    name="Fokker-Planck (grid)")
+    i = max(1, len(t) // 4)
+    fig.add_scatter(x=t[i:], y=result["tv_fp"][i] * np.exp(-result["gap"] * (t[i:] - t[i])), mode="lines",
+                    line=style.theory_line(color=PALETTE[3]), name="∝ exp(−gap · t)")
+    floor = result["tv_floor"]["mean"]
+    fig.add_scatter(x=[t[1], t[-1]], y=[floor, floor], mode="lines", line=dict(color=PALETTE[7], dash="dot"),
+                    name="Monte-Carlo floor (exact Gibbs draws)")
+    fig.update_yaxes(range=[math.log10(max(min(result["tv_fp"][1:].min(), floor) / 2, 1e-6)), 0.1])
+    return fig
+
+
+def gld_gap_figure(betas, gaps, kramers, *, barrier: float, widget=False):
+    """The spectral gap of the Fokker-Planck operator against β (log y) with the Eyring-Kramers
+    rate: metastability, the gap (and the log-Sobolev constant) degrades like exp(−β · barrier)."""
+    fig = _fig(widget, title="metastability: the spectral gap collapses like exp(−β · barrier)",
+               xaxis_title="inverse temperature β", yaxis_title="spectral gap", yaxis_type="log", height=440)
+    fig.add_scatter(x=betas, y=gaps, mode="lines+markers", marker=dict(size=10, color=PALETTE[0]),
+                    line=dict(color=PALETTE[0]), name="grid Fokker-Planck operator")
+    fig.add_scatter(x=betas, y=kramers, mode="lines", line=style.theory_line(color=PALETTE[3]),
+                    name=f"Eyring-Kramers: (√(L″(±1)|L″(0)|)/π) exp(−β · {barrier:g})")
+    _log_ticks(fig, "y", gaps, kramers)
     return fig
