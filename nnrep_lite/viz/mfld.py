@@ -309,7 +309,7 @@ def density_2d_figure(data, axes, density, particles=None, *, widget=False, titl
                         marker=dict(size=3, color=PALETTE[7], opacity=0.3))
     p = _np(particles) if particles is not None else np.zeros((0, 2))
     fig.add_scatter(x=p[:, 0], y=p[:, 1], mode="markers", name="particles",
-                    marker=dict(size=5, color=PALETTE[3]))
+                    marker=dict(size=5, color=PALETTE[3], opacity=0.6))
     return fig
 
 
@@ -406,6 +406,7 @@ def complexity_figure(result, *, widget=False):
                height=460)
     fig.add_traces(complexity_traces(result))
     _log_ticks(fig, "x", result["batch_sizes"])
+    _log_ticks(fig, "y", [c for c in result["cost"] if np.isfinite(c)])
     return fig
 
 

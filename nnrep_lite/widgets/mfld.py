@@ -253,6 +253,7 @@ class BatchComplexityPanel:
             self.fig.data = ()
             self.fig.add_traces(V.complexity_traces(r))
             self.fig.layout.title.text = V.complexity_title(r)
+            V._log_ticks(self.fig, "y", [c for c in r["cost"] if math.isfinite(c)])
         best = "none reached" if r["best"] is None else str(r["best"])
         self.status.value = _status("ok", f"ε = {r['eps']:g}: measured best B = {best}, "
                                           f"predicted B* = {r['predicted']:.0f}")
