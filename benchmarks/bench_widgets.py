@@ -63,6 +63,18 @@ def _decomposition_inputs():
     return (obj, sizes), {}
 
 
+def _complexity_inputs():
+    from nnrep_lite import mfld as M
+
+    z, y = M.make_regression(128, 1, noise=0.2, generator=0)
+    obj = M.Regression(z, y, lambda1=0.01)
+    results = {eps: M.batch_complexity_experiment(obj, [16, 64, 128], eps=eps, alpha=0.05, lambda2=0.002,
+                                                  plateau=0.03, eta_max=0.2, horizon=20, n_particles=16,
+                                                  replicas=2, max_steps=2000)
+               for eps in (1e-2, 2e-2)}
+    return (results,), {}
+
+
 # (module, class) -> (factory of (args, kwargs), control name, two values to alternate)
 SPECS = {
     ("bspline", "OrderPanel"): (None, "order", (3, 5)),
@@ -76,6 +88,8 @@ SPECS = {
     ("mfld", "MFLDTrainingPanel"): (None, "eta", (0.1, 0.2)),
     ("mfld", "ErrorDecompositionPanel"): (_decomposition_inputs, "term", None),
     ("mfld", "DensityPanel"): (None, "lambda2", (1e-3, 1e-2)),
+    ("mfld", "BatchComplexityPanel"): (_complexity_inputs, "eps", None),
+    ("mfld", "GLDPanel"): (None, "beta", (2.0, 4.0)),
     ("onestep", "SpikePanel"): (None, "alpha", (0.2, 0.4)),
     ("onestep", "AlphaRiskPanel"): (None, "psi1", None),  # notebook 06 default: d = 128, 2 seeds
 }

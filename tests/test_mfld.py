@@ -21,7 +21,6 @@ from nnrep_lite.mfld import (
     Quadratic,
     Regression,
     ReplicatedRegression,
-    batch_size_experiment,
     chaos_w2,
     fit_slope,
     free_energy,
@@ -35,7 +34,7 @@ from nnrep_lite.mfld import (
     svrg_gradient,
     w2_distance,
 )
-from nnrep_lite.mfld.langevin import _all_finite, _draw_batch
+from nnrep_lite.mfld.langevin import _all_finite
 
 F64 = torch.float64
 gen = as_generator  # gen(seed): a fresh CPU generator seeded with it
@@ -270,7 +269,7 @@ def test_svrg_unbiased_over_drawn_batches_and_lower_variance():
     anchor_grad = obj.first_variation_grad(anchor)
     full = obj.first_variation_grad(x)
     g = gen(9)
-    draws = [_draw_batch(40, 5, g, "cpu") for _ in range(2000)]
+    draws = [obj.draw_batch(5, g, "cpu") for _ in range(2000)]
     assert all(len(set(b.tolist())) == 5 for b in draws)  # without replacement
     sv = torch.stack([svrg_gradient(obj, x, anchor, anchor_grad, b) for b in draws])
     sg = torch.stack([obj.first_variation_grad(x, b) for b in draws])
@@ -444,14 +443,21 @@ def test_replicated_regression_equals_independent_copies():
 
 def test_sg_excess_decreases_with_batch_size():
     """Common random numbers (batches have their own stream): SG vs full at the same noise."""
+    from nnrep_lite.mfld import sg_excess_experiment, sg_factor
+
     z, y = make_regression(32, 1, generator=0, noise=0.2)
     obj = Regression(z, y, lambda1=0.01)
-    out = batch_size_experiment(obj, [1, 8, 32], n_particles=32, replicas=3, eta=0.2,
-                                lambda2=0.002, steps=300, svrg=True)
-    assert out["sg"][-1] == 0.0 and out["svrg"][-1] == 0.0
+    out = sg_excess_experiment(obj, [1, 8, 32], n_particles=16, replicas=6, eta=0.2, lambda2=0.002,
+                               steps=300, burn_in=100, every=5, etas=[0.2, 0.4], svrg_batches=[1])
+    assert out["sg"][-1] == 0.0 and out["factor"] == [sg_factor(32, b) for b in (1, 8, 32)]
     assert out["sg"][0] > out["sg"][1] > 0
-    assert out["sg"][0] > 3 * out["sg_sem"][0]
+    assert out["sg_resolved"][0] and out["sg"][0] > 3 * out["sg_sem"][0]
     assert out["sg_cost"][0] == pytest.approx(1 / 32)
+    # SVRG: 2 batch gradients a step and a full one every round(sqrt(n)) = 6 steps
+    assert out["svrg_period"] == 6
+    assert out["svrg_cost"][0] == pytest.approx(2 / 32 + 50 / 300)
+    assert out["svrg"][0] < out["sg"][0]
+    assert out["eta_excess"][0] == out["sg"][0] and out["eta_steps"] == [300, 150]
 
 
 def test_history_free_energy_and_progress_bar():

@@ -5,6 +5,12 @@ update ``X^i <- X^i - eta grad (dF/dmu)(mu_N)(X^i) + sqrt(2 lambda2 eta) xi^i`` 
 Wu, NeurIPS 2023), full-gradient, SG and SVRG. See DESIGN.md, "Mean-field Langevin dynamics".
 """
 
+from .complexity import (
+    batch_complexity_experiment,
+    eta_for_accuracy,
+    lsi_constant_from_rate,
+    predicted_best_batch,
+)
 from .diagnostics import (
     chaos_w2,
     free_energy,
@@ -15,7 +21,6 @@ from .diagnostics import (
     w2_distance,
 )
 from .experiments import (
-    batch_size_experiment,
     fit_slope,
     gaussian_eta_bias,
     particle_number_experiment,
@@ -26,6 +31,13 @@ from .ksd import GaussianMixtureTarget, KSDVariational, LogisticPosterior
 from .langevin import annealed_mfld, mfld, svrg_gradient
 from .models import MeanFieldNet, make_regression
 from .objectives import MMDDensity, Objective, Quadratic, Regression, ReplicatedRegression
+from .stochastic import (
+    fit_with_interval,
+    predicted_svrg_gain,
+    sg_excess_experiment,
+    sg_factor,
+    svrg_variance_profile,
+)
 
 __all__ = [
     "MeanFieldNet",
@@ -53,5 +65,13 @@ __all__ = [
     "reference_prediction",
     "regression_eta_dependence",
     "particle_number_experiment",
-    "batch_size_experiment",
+    "sg_factor",
+    "fit_with_interval",
+    "sg_excess_experiment",
+    "svrg_variance_profile",
+    "predicted_svrg_gain",
+    "eta_for_accuracy",
+    "predicted_best_batch",
+    "lsi_constant_from_rate",
+    "batch_complexity_experiment",
 ]

@@ -8,7 +8,7 @@
 - :func:`gaussian_eta_bias`: the eta term, on the Gaussian case where the stationary law of the
   discrete chain is known exactly;
 - :func:`particle_number_experiment`: the 1/N term (uniform-in-time propagation of chaos);
-- :func:`batch_size_experiment`: the stochastic-gradient term, SG beside SVRG.
+- the stochastic-gradient term, SG beside SVRG: :mod:`nnrep_lite.mfld.stochastic`.
 """
 
 from __future__ import annotations
@@ -213,49 +213,6 @@ def particle_number_experiment(
             callback({"N": n_part, "error": out["error"][-1], "F_plateau": out["F_plateau"][-1]})
     out["fit"] = fit_slope(out["ns"], out["error"])
     out["tail_start"] = _tail_start(steps, tail)
-    return out
-
-
-def batch_size_experiment(
-    objective: Regression,
-    batch_sizes,
-    *,
-    n_particles: int,
-    replicas: int = 4,
-    seed: int = 0,
-    eta: float,
-    lambda2: float,
-    steps: int,
-    tail: float = 0.5,
-    every: int = 5,
-    svrg: bool = True,
-    init_scale: float = 1.0,
-    dtype=torch.float64,
-) -> dict:
-    """The stochastic-gradient term: stationary excess of ``F`` (tail mean over the last
-    ``tail`` of the run) of SG-MFLD with batch ``B`` over full-gradient MFLD started from the
-    same particles, averaged over ``replicas`` (which share each step's batch draw), and the
-    same for SVRG-MFLD. ``cost`` is the gradient cost per step in full-data gradients, so SG
-    and SVRG compare at equal cost. Theory shape of the term: ``(n - B) / (B (n - 1))``."""
-    n = objective.n_data
-    kw = dict(seed=seed, eta=eta, lambda2=lambda2, steps=steps, tail=tail, every=every,
-              init_scale=init_scale, dtype=dtype)
-    full = _replicated_run(objective, n_particles, replicas, **kw)["F"]
-    out = {"batch_sizes": list(batch_sizes), "n": n, "full_plateau": float(full.mean()),
-           "sg": [], "sg_sem": [], "sg_cost": [], "svrg": [], "svrg_sem": [], "svrg_cost": []}
-    for b in batch_sizes:
-        for name, vr in (("sg", None), ("svrg", "svrg")) if svrg else (("sg", None),):
-            if b >= n:  # B = n: both estimators are the full gradient, the same trajectory
-                out[name].append(0.0)
-                out[name + "_sem"].append(0.0)
-                out[name + "_cost"].append(1.0)
-                continue
-            r = _replicated_run(objective, n_particles, replicas, batch_size=b, variance_reduction=vr, **kw)
-            mean, sem = _mean_sem(r["F"] - full)
-            out[name].append(mean)
-            out[name + "_sem"].append(sem)
-            out[name + "_cost"].append(r["history"]["grad_evals_total"] / steps)
-    out["theory_shape"] = [(n - b) / (b * (n - 1)) for b in batch_sizes]
     return out
 
 

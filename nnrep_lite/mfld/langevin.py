@@ -35,13 +35,6 @@ from .._utils import (
 from .objectives import Objective
 
 
-def _draw_batch(n: int, b: int, gen, device) -> torch.Tensor | None:
-    if b >= n:
-        return None  # B = n: the full data, exactly the full gradient
-    where = gen.device if gen is not None else "cpu"
-    return torch.randperm(n, generator=gen, device=where)[:b].to(device)
-
-
 def svrg_gradient(objective: Objective, particles, anchor, anchor_grad, batch) -> torch.Tensor:
     """The SVRG estimator ``g_B(mu)(X) - g_B(mu~)(X~) + g(mu~)(X~)``, shape ``(N, D)``."""
     if batch is None:
@@ -185,7 +178,7 @@ def mfld(
                 f_now, grad = objective._value_and_grad(x, None)
                 grad_evals += 1.0
             else:
-                batch = _draw_batch(n, batch_size, batch_gen, x.device)
+                batch = objective.draw_batch(batch_size, batch_gen, x.device)
                 if variance_reduction == "svrg":
                     if k % svrg_period == 0:
                         anchor = x.clone()

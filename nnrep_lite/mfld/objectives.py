@@ -65,6 +65,15 @@ class Objective:
     def _reg(self, particles: torch.Tensor) -> torch.Tensor:
         return self.lambda1 * (particles * particles).sum(1).mean()
 
+    def draw_batch(self, batch_size: int, generator, device) -> torch.Tensor | None:
+        """A uniform batch of ``batch_size`` distinct data indices (``None`` when it is all the
+        data: exactly the full gradient), drawn from ``generator`` (the SG loop calls this)."""
+        n = self.n_data
+        if batch_size >= n:
+            return None
+        where = generator.device if generator is not None else "cpu"
+        return torch.randperm(n, generator=generator, device=where)[:batch_size].to(device)
+
     # subclasses: _value_and_grad(particles, batch, need_grad) -> (value or None, grad or None)
     # value is returned when batch is None (exact F) and may be None otherwise.
     def _value_and_grad(self, particles, batch, need_grad=True):  # pragma: no cover
@@ -355,16 +364,28 @@ class ReplicatedRegression(Objective):
     def first_variation(self, particles, x):  # pragma: no cover - not defined for replicas
         raise TypeError("first_variation is not defined for replicated runs: use one replica")
 
+    def draw_batch(self, batch_size: int, generator, device) -> torch.Tensor | None:
+        """An independent uniform batch for each replica, shape ``(R, B)`` (``None`` for all the
+        data): the replicas stay independent runs of SG-MFLD, so their spread is a standard error."""
+        n = self.n_data
+        if batch_size >= n:
+            return None
+        where = generator.device if generator is not None else "cpu"
+        keys = torch.rand(self.replicas, n, generator=generator, device=where)
+        return keys.argsort(1)[:, :batch_size].to(device)
+
     def _value_and_grad(self, particles, batch, need_grad=True):
         base = self.base
         zaug, y = base.zaug.to(particles), base.y.to(particles)
-        if batch is not None:
-            zaug, y = zaug[batch], y[batch]
         p = self._split(particles)  # (R, N, D)
         r_, n_part, dim = p.shape
-        m = zaug.shape[0]
+        if batch is not None:  # (B,) shared by all replicas, or (R, B): one batch per replica
+            zaug, y = zaug[batch], y[batch]
+        if zaug.ndim == 2:
+            zaug, y = zaug.expand(r_, -1, -1), y.expand(r_, -1)
+        m = zaug.shape[1]
         a = torch.tanh(p[:, :, 0])  # (R, N)
-        zt = zaug[:, :-1].T.expand(r_, -1, -1)  # (R, d, m)
+        zt = zaug[:, :, :-1].transpose(1, 2)  # (R, d, m)
         sig = torch.baddbmm(p[:, :, -1:], p[:, :, 1:-1], zt, beta=2.0, alpha=2.0).sigmoid_()
         res = torch.bmm(a[:, None, :], sig)[:, 0].mul_(2.0 / n_part)
         res.sub_(a.sum(1, keepdim=True) / n_part).sub_(y)  # (R, m)

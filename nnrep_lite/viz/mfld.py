@@ -6,6 +6,8 @@ to CPU themselves. Okabe-Ito colours; theory as dashed lines labelled with the f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 import torch
@@ -148,22 +150,119 @@ def plateau_figure(result, *, widget=False):
     return fig
 
 
+def _resolved_split(xs, ys, sems, ok):
+    """(resolved x, y, 2 s.e.) and (unresolved x, 3 s.e. level) for a log plot."""
+    xs, ys, sems = (np.asarray(v, float) for v in (xs, ys, sems))
+    ok = np.asarray(ok, bool)
+    return (xs[ok], ys[ok], 2 * sems[ok]), (xs[~ok & (sems > 0)], 3 * sems[~ok & (sems > 0)])
+
+
+def _fit_text(fit, *, digits=2) -> str:
+    lo, hi = fit["interval"]
+    band = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else " (two points: no interval)"
+    return f"{fit['slope']:.{digits}f}{band}"
+
+
+def sg_factor_figure(result, *, widget=False):
+    """The SG excess of the F plateau against the theorem's factor (n−B)/(B(n−1)), log-log:
+    resolved points with 2 s.e. bars, unresolved ones at their 3 s.e. level (open), the fitted
+    line and the bound's shape (linear in the factor, slope 1)."""
+    n = result["n"]
+    keep = [i for i, b in enumerate(result["batch_sizes"]) if b < n]
+    f = [result["factor"][i] for i in keep]
+    (x, y, err), (xu, yu) = _resolved_split(f, [result["sg"][i] for i in keep],
+                                            [result["sg_sem"][i] for i in keep],
+                                            [result["sg_resolved"][i] for i in keep])
+    fit = result["fit"]
+    title = "stochastic gradient: excess of the F plateau over full-gradient MFLD"
+    fig = _fig(widget, title=title, xaxis_title="(n−B)/(B(n−1))", yaxis_title="F<sub>SG</sub> − F<sub>full</sub>",
+               xaxis_type="log", yaxis_type="log", height=480)
+    bs = [result["batch_sizes"][i] for i, ok in zip(keep, [result["sg_resolved"][i] for i in keep]) if ok]
+    fig.add_scatter(x=x, y=y, mode="markers+text", text=[f"B={b}" for b in bs], textposition="top right",
+                    marker=dict(size=11, color=PALETTE[3]), error_y=dict(type="data", array=err),
+                    name="measured (2 s.e.)")
+    if len(xu):
+        fig.add_scatter(x=xu, y=yu, mode="markers", marker=dict(size=11, color=PALETTE[3], symbol="circle-open"),
+                        name="below resolution (3 s.e. shown)")
+    if fit is not None:
+        xx = np.array([min(f), max(f)])
+        fig.add_scatter(x=xx, y=np.exp(fit["intercept"]) * xx ** fit["slope"], mode="lines",
+                        line=dict(color=PALETTE[3]), name=f"fit: slope {_fit_text(fit)}")
+        c = np.exp(np.mean(np.log(y) - np.log(x)))
+        fig.add_scatter(x=xx, y=c * xx, mode="lines", line=style.theory_line(color=PALETTE[7]),
+                        name="bound: ∝ (n−B)√(ηλ<sub>2</sub>)/(B(n−1)), slope 1")
+    _log_ticks(fig, "x", f)
+    _log_ticks(fig, "y", y, yu)
+    return fig
+
+
+def sg_eta_figure(result, *, widget=False):
+    """The SG excess at one batch size against η (same time horizon), log-log, with the fitted
+    slope next to the bound's √η."""
+    e = np.asarray(result["etas"], float)
+    (x, y, err), (xu, yu) = _resolved_split(e, result["eta_excess"], result["eta_sem"], result["eta_resolved"])
+    fig = _fig(widget, title=f"stochastic-gradient excess against η (B = {result['eta_batch']})",
+               xaxis_title="η", yaxis_title="F<sub>SG</sub> − F<sub>full</sub>", xaxis_type="log",
+               yaxis_type="log", height=440)
+    fig.add_scatter(x=x, y=y, mode="markers", marker=dict(size=11, color=PALETTE[0]),
+                    error_y=dict(type="data", array=err), name="measured (2 s.e.)")
+    if len(xu):
+        fig.add_scatter(x=xu, y=yu, mode="markers", marker=dict(size=11, color=PALETTE[0], symbol="circle-open"),
+                        name="below resolution")
+    fit = result["eta_fit"]
+    if fit is not None and len(x):
+        xx = np.array([e.min(), e.max()])
+        fig.add_scatter(x=xx, y=np.exp(fit["intercept"]) * xx ** fit["slope"], mode="lines",
+                        line=dict(color=PALETTE[0]), name=f"fit: slope {_fit_text(fit)}")
+        c = np.exp(np.mean(np.log(y) - 0.5 * np.log(x)))
+        fig.add_scatter(x=xx, y=c * np.sqrt(xx), mode="lines", line=style.theory_line(color=PALETTE[7]),
+                        name="bound: ∝ √(ηλ<sub>2</sub>), slope ½")
+    _log_ticks(fig, "x", e)
+    _log_ticks(fig, "y", y, yu)
+    return fig
+
+
 def batch_size_figure(result, *, widget=False):
-    """Stationary excess of F over full-gradient MFLD against gradient cost per step, SG and SVRG."""
-    fig = _fig(widget, title="stochastic gradient: excess of F at stationarity",
+    """Stationary excess of F over full-gradient MFLD against the gradient cost per step
+    (full-data gradients), SG at every B and SVRG at its batches: equal cost = same x."""
+    fig = _fig(widget, title="SG and SVRG at equal gradient cost",
                xaxis_title="gradient cost per step (full-data gradients)",
-               yaxis_title="F<sub>SG</sub> − F<sub>full</sub>", xaxis_type="log")
-    bs = result["batch_sizes"]
-    for name, col in (("sg", PALETTE[3]), ("svrg", PALETTE[0])):
-        if result[name]:
-            fig.add_scatter(x=result[name + "_cost"], y=result[name], mode="lines+markers",
-                            marker=dict(size=9, color=col), line=dict(color=col),
-                            error_y=dict(type="data", array=2 * np.asarray(result[name + "_sem"])),
-                            text=[f"B={b}" for b in bs], name=name.upper())
-    shape = np.asarray(result["theory_shape"])
-    if result["sg"][0] > 0 and shape[0] > 0:
-        fig.add_scatter(x=result["sg_cost"], y=result["sg"][0] * shape / shape[0], mode="lines",
-                        line=dict(dash="dash", color=PALETTE[7]), name="∝ (n−B)/(B(n−1))")
+               yaxis_title="F − F<sub>full</sub>", xaxis_type="log", yaxis_type="log", height=460)
+    n = result["n"]
+    rows = [(c, e, s, b) for c, e, s, b in zip(result["sg_cost"], result["sg"], result["sg_sem"],
+                                               result["batch_sizes"]) if b < n and e > 0]
+    if rows:
+        c, e, s, b = map(list, zip(*rows))
+        fig.add_scatter(x=c, y=e, mode="lines+markers+text", text=[f"B={v}" for v in b], textposition="top right",
+                        marker=dict(size=10, color=PALETTE[3]), line=dict(color=PALETTE[3]),
+                        error_y=dict(type="data", array=2 * np.asarray(s)), name="SG")
+    rows = [(c, e, s, b) for c, e, s, b in zip(result.get("svrg_cost", []), result.get("svrg", []),
+                                               result.get("svrg_sem", []), result.get("svrg_batches", []))]
+    if rows:
+        c, e, s, b = map(list, zip(*rows))
+        e = [max(v, 3 * sv) for v, sv in zip(e, s)]  # unresolved: at the resolution level
+        fig.add_scatter(x=c, y=e, mode="markers+text", text=[f"B={v}" for v in b], textposition="bottom right",
+                        marker=dict(size=12, color=PALETTE[0], symbol="diamond"),
+                        error_y=dict(type="data", array=2 * np.asarray(s)),
+                        name=f"SVRG (anchor every {result['svrg_period']} steps)")
+    vals = [v for tr in fig.data for v in np.ravel(tr.y) if v is not None and v > 0]
+    costs = [v for tr in fig.data for v in np.ravel(tr.x) if v is not None and v > 0]
+    _log_ticks(fig, "x", costs)
+    _log_ticks(fig, "y", vals)
+    return fig
+
+
+def svrg_profile_figure(profile, *, widget=False):
+    """Per-sample variance of the SG and SVRG gradient estimators against the anchor's age."""
+    fig = _fig(widget, title="SVRG: its estimator variance grows with the anchor's age",
+               xaxis_title="steps since the anchor (age)", yaxis_title="per-sample gradient variance",
+               yaxis_type="log", height=440)
+    age = np.asarray(profile["age"])
+    fig.add_scatter(x=age, y=profile["sg"], mode="lines+markers", marker=dict(color=PALETTE[3]),
+                    line=dict(color=PALETTE[3]), name="SG: a<sub>j</sub>(X<sub>k</sub>)")
+    fig.add_scatter(x=age[1:], y=profile["svrg"][1:], mode="lines+markers", marker=dict(color=PALETTE[0]),
+                    line=dict(color=PALETTE[0]), name="SVRG: a<sub>j</sub>(X<sub>k</sub>) − a<sub>j</sub>(X̃)")
+    _log_ticks(fig, "y", profile["sg"], profile["svrg"][1:])
     return fig
 
 
@@ -210,7 +309,7 @@ def density_2d_figure(data, axes, density, particles=None, *, widget=False, titl
                         marker=dict(size=3, color=PALETTE[7], opacity=0.3))
     p = _np(particles) if particles is not None else np.zeros((0, 2))
     fig.add_scatter(x=p[:, 0], y=p[:, 1], mode="markers", name="particles",
-                    marker=dict(size=5, color=PALETTE[3]))
+                    marker=dict(size=5, color=PALETTE[3], opacity=0.6))
     return fig
 
 
@@ -264,4 +363,113 @@ def curves_figure(curves, *, widget=False, title="objective F(μ<sub>k</sub>)", 
                yaxis_type="log" if log_y else "linear")
     for i, (name, steps, vals) in enumerate(curves):
         fig.add_scatter(x=list(steps), y=list(vals), mode="lines", name=name, line=dict(color=PALETTE[i % 8]))
+    return fig
+
+
+# ------------------------------------------------------------------ complexity: the optimal batch
+
+
+def complexity_traces(result) -> list:
+    """Traces of :func:`complexity_figure` (a panel swaps them in place)."""
+    b = np.asarray(result["batch_sizes"], float)
+    cost = np.asarray(result["cost"], float)
+    ok = np.isfinite(cost)
+    top = float(cost[ok].max()) if ok.any() else 1.0
+    low = float(cost[ok].min()) if ok.any() else 1.0
+    traces = [go.Scatter(x=b[ok], y=cost[ok], mode="lines+markers", marker=dict(size=10, color=PALETTE[0]),
+                         line=dict(color=PALETTE[0]), name="measured cost to reach F<sub>full</sub> + ε")]
+    if (~ok).any():
+        traces.append(go.Scatter(x=b[~ok], y=np.full((~ok).sum(), top), mode="markers",
+                                 marker=dict(size=11, color=PALETTE[0], symbol="triangle-up-open"),
+                                 name="not reached within the step budget"))
+    if result["best"] is not None:
+        traces.append(go.Scatter(x=[result["best"]], y=[low], mode="markers",
+                                 marker=dict(size=16, color=PALETTE[3], symbol="star"),
+                                 name=f"measured best B = {result['best']}"))
+    pred = result["predicted"]
+    traces.append(go.Scatter(x=[pred, pred], y=[low / 1.5, top * 1.5], mode="lines",
+                             line=style.theory_line(color=PALETTE[7]),
+                             name=f"B* = min(n, √(α/(λ<sub>2</sub>ε))) = {pred:.0f}"))
+    return traces
+
+
+def complexity_title(result) -> str:
+    return (f"gradient cost of SG-MFLD to reach accuracy ε = {result['eps']:g}"
+            f" (α = {result['alpha']:.3f} measured)")
+
+
+def complexity_figure(result, *, widget=False):
+    """Total gradient cost (steps × B / n, full-data gradients) to reach ``F_full + eps`` against
+    B (log-log), eta per B from the iteration-complexity formula, with the predicted B*."""
+    fig = _fig(widget, title=complexity_title(result), xaxis_title="mini-batch size B",
+               yaxis_title="gradient cost (full-data gradients)", xaxis_type="log", yaxis_type="log",
+               height=460)
+    fig.add_traces(complexity_traces(result))
+    _log_ticks(fig, "x", result["batch_sizes"])
+    _log_ticks(fig, "y", [c for c in result["cost"] if np.isfinite(c)])
+    return fig
+
+
+# ------------------------------------------------------------------ GLD and its Fokker-Planck equation
+
+
+def gld_density_traces(result, index: int = -1) -> list:
+    """Traces of :func:`gld_density_figure` at snapshot ``index`` (a panel swaps them in place)."""
+    grid = result["grid"]
+    x, h = grid.axes[0], grid.h[0]
+    return [
+        go.Bar(x=x, y=result["particle_masses"][index] / h, width=h, name="GLD particles",
+               marker_color=PALETTE[5], opacity=0.65),
+        go.Scatter(x=x, y=result["fp_masses"][index] / h, mode="lines", line=dict(color=PALETTE[0], width=3),
+                   name="Fokker-Planck p<sub>t</sub> (grid)"),
+        go.Scatter(x=x, y=grid.gibbs_density(), mode="lines", line=style.theory_line(color=PALETTE[3]),
+                   name="Gibbs exp(−βL)/Z"),
+    ]
+
+
+def gld_density_title(result, index: int = -1) -> str:
+    t = result["times"][index]
+    return (f"GLD at β = {result['beta']:g}, t = {t:.1f}: TV to Gibbs {result['tv_particles'][index]:.3f}"
+            f" (particles), {result['tv_fp'][index]:.3f} (Fokker-Planck)")
+
+
+def gld_density_figure(result, index: int = -1, *, widget=False):
+    """1-D GLD: the particles' histogram, the grid Fokker-Planck density and the Gibbs density."""
+    fig = _fig(widget, title=gld_density_title(result, index), xaxis_title="x", yaxis_title="density",
+               height=440, bargap=0)
+    fig.add_traces(gld_density_traces(result, index))
+    return fig
+
+
+def gld_tv_figure(result, *, widget=False):
+    """TV to the Gibbs measure over time (log y): particles, Fokker-Planck, the spectral-gap rate
+    and the particles' Monte-Carlo floor."""
+    t = np.asarray(result["times"])
+    fig = _fig(widget, title=(f"decay to the Gibbs measure: measured rate {result['rate']:.4f},"
+                              f" spectral gap {result['gap']:.4f}"),
+               xaxis_title="time t", yaxis_title="TV(p<sub>t</sub>, Gibbs)", yaxis_type="log", height=440)
+    fig.add_scatter(x=t[1:], y=result["tv_particles"][1:], mode="markers", marker=dict(size=8, color=PALETTE[5]),
+                    name="GLD particles (histogram)")
+    fig.add_scatter(x=t[1:], y=result["tv_fp"][1:], mode="lines", line=dict(color=PALETTE[0], width=3),
+                    name="Fokker-Planck (grid)")
+    i = max(1, len(t) // 4)
+    fig.add_scatter(x=t[i:], y=result["tv_fp"][i] * np.exp(-result["gap"] * (t[i:] - t[i])), mode="lines",
+                    line=style.theory_line(color=PALETTE[3]), name="∝ exp(−gap · t)")
+    floor = result["tv_floor"]["mean"]
+    fig.add_scatter(x=[t[1], t[-1]], y=[floor, floor], mode="lines", line=dict(color=PALETTE[7], dash="dot"),
+                    name="Monte-Carlo floor (exact Gibbs draws)")
+    fig.update_yaxes(range=[math.log10(max(min(result["tv_fp"][1:].min(), floor) / 2, 1e-6)), 0.1])
+    return fig
+
+
+def gld_gap_figure(betas, gaps, kramers, *, barrier: float, widget=False):
+    """The spectral gap of the Fokker-Planck operator against β (log y) with the Eyring-Kramers
+    rate: metastability, the gap (and the log-Sobolev constant) degrades like exp(−β · barrier)."""
+    fig = _fig(widget, title="metastability: the spectral gap collapses like exp(−β · barrier)",
+               xaxis_title="inverse temperature β", yaxis_title="spectral gap", yaxis_type="log", height=440)
+    fig.add_scatter(x=betas, y=gaps, mode="lines+markers", marker=dict(size=10, color=PALETTE[0]),
+                    line=dict(color=PALETTE[0]), name="grid Fokker-Planck operator")
+    fig.add_scatter(x=betas, y=kramers, mode="lines", line=style.theory_line(color=PALETTE[3]),
+                    name=f"Eyring-Kramers: (√(L″(±1)|L″(0)|)/π) exp(−β · {barrier:g})")
+    _log_ticks(fig, "y", gaps, kramers)
     return fig

@@ -3,6 +3,10 @@
 - :class:`MFLDTrainingPanel`: live training of the mean-field network; sliders for eta, N,
   lambda1, lambda2, B and a variance-reduction toggle; the figures stream through ``callback``.
 - :class:`ErrorDecompositionPanel`: one measured term of the error decomposition at a time.
+- :class:`BatchComplexityPanel`: the measured gradient cost against B for a target accuracy eps
+  (a slider over the measured eps), next to the predicted optimal batch B*.
+- :class:`GLDPanel`: gradient Langevin dynamics on a double well, particles against the grid
+  Fokker-Planck solution and the Gibbs density, with a beta slider and a time slider.
 - :class:`DensityPanel`: MMD density estimation (1-D / 2-D) and KSD variational inference, with
   the temperature lambda2 and an annealing toggle.
 """
@@ -205,9 +209,12 @@ class ErrorDecompositionPanel:
                 msg = _slope_text(res["fit"], -1)
             else:
                 s = dict(self.sizes["batch"])
-                res = M.batch_size_experiment(self.objective, s.pop("batch_sizes"), **s)
-                new = V.batch_size_figure(res)
+                s.setdefault("burn_in", s["steps"] // 4)
+                res = M.sg_excess_experiment(self.objective, s.pop("batch_sizes"), **s)
+                new = V.sg_factor_figure(res)
                 msg = "SG excess " + ", ".join(f"B={b}: {e:.2e}" for b, e in zip(res["batch_sizes"], res["sg"]))
+                if res["fit"] is not None:
+                    msg += f"; slope in (n−B)/(B(n−1)) {V._fit_text(res['fit'])} (bound: 1)"
         except ValueError as exc:
             self.status.value = _status("error", str(exc))
             return None
@@ -216,6 +223,98 @@ class ErrorDecompositionPanel:
         _replace(self.fig, new)
         self.status.value = _status("ok", msg)
         return res
+
+
+class BatchComplexityPanel:
+    """The optimal mini-batch size: ``results`` maps each target accuracy eps to a
+    :func:`~nnrep_lite.mfld.complexity.batch_complexity_experiment` result (measured in the
+    notebook); the eps slider shows its cost curve, measured best B and predicted B*."""
+
+    def __init__(self, results: dict, *, eps: float | None = None):
+        if not results:
+            raise ValueError("results is invalid: must hold at least one eps")
+        self.results = dict(sorted(results.items()))
+        options = list(self.results)
+        eps = options[len(options) // 2] if eps is None else eps
+        if eps not in self.results:
+            raise ValueError(f"eps={eps!r} is invalid: must be one of {options}")
+        self.controls = {"eps": W.SelectionSlider(options=options, value=eps, description="ε",
+                                                  continuous_update=False, style=_LABEL,
+                                                  layout=_slider_layout())}
+        self.status = W.HTML()
+        self.fig = V.complexity_figure(self.results[eps], widget=True)
+        self.controls["eps"].observe(lambda _c: self.update(), names="value")
+        self.widget = W.VBox([self.controls["eps"], self.status, self.fig])
+        self.update()
+
+    def update(self):
+        r = self.results[self.controls["eps"].value]
+        with self.fig.batch_update():
+            self.fig.data = ()
+            self.fig.add_traces(V.complexity_traces(r))
+            self.fig.layout.title.text = V.complexity_title(r)
+            V._log_ticks(self.fig, "y", [c for c in r["cost"] if math.isfinite(c)])
+        best = "none reached" if r["best"] is None else str(r["best"])
+        self.status.value = _status("ok", f"ε = {r['eps']:g}: measured best B = {best}, "
+                                          f"predicted B* = {r['predicted']:.0f}")
+        return r
+
+
+class GLDPanel:
+    """GLD on a 1-D double well: move β (recomputes particles, the grid Fokker-Planck solution and
+    the spectral gap; each β is computed once) or the time t (scrubs the run's snapshots)."""
+
+    def __init__(self, *, beta: float = 3.0, barrier: float = 1.0, n_particles: int = 4000, eta: float = 0.01,
+                 time: float = 40.0, points: int = 60, snapshots: int = 40, seed: int = 0):
+        from ..mfld import gld as G
+
+        self._G = G
+        self.potential = G.double_well(barrier)
+        self.sizes = dict(eta=eta, time=time, n_particles=n_particles, points=points, snapshots=snapshots, seed=seed)
+        slider = dict(continuous_update=False, style=_LABEL, layout=_slider_layout())
+        self.controls = {
+            "beta": W.FloatSlider(value=beta, min=0.5, max=6.0, step=0.5, description="β", **slider),
+            "t": W.IntSlider(value=snapshots, min=0, max=snapshots, step=1, description="snapshot", **slider),
+        }
+        self.status = W.HTML()
+        self._cache: dict = {}
+        self.result = self._compute(beta)
+        self.fig = V.gld_density_figure(self.result, widget=True)
+        self.fig_tv = V.gld_tv_figure(self.result, widget=True)
+        self.controls["beta"].observe(lambda _c: self.run(), names="value")
+        self.controls["t"].observe(lambda _c: self.show(), names="value")
+        self.widget = W.VBox([self.controls["beta"], self.controls["t"], self.status, self.fig, self.fig_tv])
+        self.show()
+
+    def _compute(self, beta):
+        key = round(float(beta), 6)
+        if key not in self._cache:
+            s = self.sizes
+            self._cache[key] = self._G.gld_experiment(
+                self.potential, beta=beta, eta=s["eta"], time=s["time"], n_particles=s["n_particles"],
+                x0_mean=[-1.0], x0_std=0.2, bounds=[(-2.2, 2.2)], points=s["points"], snapshots=s["snapshots"],
+                seed=s["seed"])
+        return self._cache[key]
+
+    def run(self):
+        try:
+            self.result = self._compute(self.controls["beta"].value)
+        except ValueError as exc:
+            self.status.value = _status("error", str(exc))
+            return None
+        _replace(self.fig_tv, V.gld_tv_figure(self.result))
+        return self.show()
+
+    def show(self):
+        r = self.result
+        i = min(self.controls["t"].value, len(r["times"]) - 1)
+        with self.fig.batch_update():
+            for trace, new in zip(self.fig.data, V.gld_density_traces(r, i)):
+                trace.y = new.y
+            self.fig.layout.title.text = V.gld_density_title(r, i)
+        self.status.value = _status("ok", f"β = {r['beta']:g}: spectral gap {r['gap']:.4f}, measured decay rate "
+                                          f"{r['rate']:.4f}, t = {r['times'][i]:.1f}")
+        return r
 
 
 class DensityPanel:
