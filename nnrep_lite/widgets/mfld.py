@@ -23,6 +23,7 @@ import torch
 from .. import mfld as M
 from .._utils import check_real
 from ..viz import mfld as V
+from ._layout import panel_box
 
 
 def _status(kind: str, text: str) -> str:
@@ -119,7 +120,7 @@ class MFLDTrainingPanel:
         self.run_button.on_click(lambda _b: self.run())
         c = self.controls
         # figures stacked: two side by side would be under 400 px each in an 850 px output area
-        self.widget = W.VBox([
+        self.widget = panel_box([
             c["eta"], c["lambda1"], c["lambda2"], c["steps"],
             W.HBox([c["n_particles"], c["batch_size"], c["variance_reduction"], self.run_button],
                    layout=W.Layout(flex_flow="row wrap")),
@@ -182,7 +183,7 @@ class ErrorDecompositionPanel:
         # switching terms shows a term's last measurement; the button measures again
         self.controls["term"].observe(lambda _c: self.run(reuse=True), names="value")
         self.run_button.on_click(lambda _b: self.run())
-        self.widget = W.VBox([W.HBox([self.controls["term"], self.run_button]), self.status, self.fig])
+        self.widget = panel_box([W.HBox([self.controls["term"], self.run_button]), self.status, self.fig])
         self.results: dict = {}
         self._shown: dict = {}
         if auto_run:
@@ -244,7 +245,7 @@ class BatchComplexityPanel:
         self.status = W.HTML()
         self.fig = V.complexity_figure(self.results[eps], widget=True)
         self.controls["eps"].observe(lambda _c: self.update(), names="value")
-        self.widget = W.VBox([self.controls["eps"], self.status, self.fig])
+        self.widget = panel_box([self.controls["eps"], self.status, self.fig])
         self.update()
 
     def update(self):
@@ -283,7 +284,7 @@ class GLDPanel:
         self.fig_tv = V.gld_tv_figure(self.result, widget=True)
         self.controls["beta"].observe(lambda _c: self.run(), names="value")
         self.controls["t"].observe(lambda _c: self.show(), names="value")
-        self.widget = W.VBox([self.controls["beta"], self.controls["t"], self.status, self.fig, self.fig_tv])
+        self.widget = panel_box([self.controls["beta"], self.controls["t"], self.status, self.fig, self.fig_tv])
         self.show()
 
     def _compute(self, beta):
@@ -351,7 +352,7 @@ class DensityPanel:
             c.observe(lambda _c: self.run(), names="value")
         self.run_button.on_click(lambda _b: self.run())
         c = self.controls
-        self.widget = W.VBox([c["lambda2"], c["steps"],
+        self.widget = panel_box([c["lambda2"], c["steps"],
                               W.HBox([c["problem"], c["n_particles"], c["anneal"], self.run_button],
                                      layout=W.Layout(flex_flow="row wrap")),
                               self.status, self.fig])
