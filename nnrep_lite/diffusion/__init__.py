@@ -6,9 +6,11 @@ from .baselines import GaussianKDE, kde, minimax_bandwidth
 from .cache import cache_dir, cached, fingerprint
 from .metrics import (
     bin_edges,
+    density_tv,
     early_stopping_tv,
     exact_bin_masses,
     girsanov_kl_bound,
+    histogram_tv_floor,
     score_error_grid,
     tv_distance,
     w1_distance,
@@ -22,7 +24,7 @@ from .training import dsm_loss, sample_times, train_score
 __all__ = [
     "ou_mean_std", "ou_sample", "ScoreMLP", "sinusoidal_embedding", "dsm_loss", "sample_times",
     "train_score", "reverse_sde_sample", "sde_update", "probability_flow_sample", "time_grid", "tv_distance",
-    "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
+    "density_tv", "histogram_tv_floor", "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",
 ]

@@ -85,16 +85,33 @@ def loss_figure() -> go.FigureWidget:
     return fig
 
 
+def floor_band_traces(ns, floor: dict, *, color: str = "rgba(120,120,120,0.25)") -> list[go.Scatter]:
+    """A horizontal band over ``ns`` from ``floor["mean"] - 2 floor["sd"]`` to ``+ 2 sd``, named
+    ``floor["label"]``: the Monte Carlo floor of a sampled metric (errors there are the metric's)."""
+    ns = np.asarray(ns, float)
+    lo = max(floor["mean"] - 2 * floor.get("sd", 0.0), 0.5 * floor["mean"])
+    hi = floor["mean"] + 2 * floor.get("sd", 0.0)
+    x = [float(ns.min()), float(ns.max())]
+    return [go.Scatter(x=x, y=[lo, lo], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+                       name="floor (low)"),
+            go.Scatter(x=x, y=[hi, hi], mode="lines", line={"width": 0}, fill="tonexty", fillcolor=color,
+                       name=floor.get("label", "histogram floor"))]
+
+
 def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = None, *,
-                metric: str = "TV", title: str = "") -> go.FigureWidget:
+                metric: str = "TV", title: str = "", floor: dict | None = None) -> go.FigureWidget:
     """Log-log error vs n: per estimator the mean over seeds with ±1 s.d. error bars, the fitted
     line (solid, slope and 95% interval in the legend), and theory lines (dashed, labelled with
     their formula) anchored at the estimator's first point.
 
     summary: ``{est: {"n": [...], "mean": [...], "std": [...]}}`` (see ``diffusion.summarize``);
-    fits: ``{est: fit_rate(...)}``; theory: ``{est: (slope, label)}``.
+    fits: ``{est: fit_rate(...)}``; theory: ``{est: (slope, label)}``; floor: ``{"mean", "sd",
+    "label"}`` of the histogram-TV floor of the sampled estimators, drawn as a grey band (±2 s.d.).
     """
     fig = style.new_figure(True, height=500, legend="below", title=title or f"{metric} vs n (log-log)")
+    if floor is not None and summary:
+        all_n = [n for s in summary.values() for n in s["n"]]
+        fig.add_traces(floor_band_traces(all_n, floor))
     for i, (est, s) in enumerate(summary.items()):
         c = PALETTE[i % len(PALETTE)]
         ns, mean = np.asarray(s["n"], float), np.asarray(s["mean"], float)

@@ -205,7 +205,8 @@ class LossMonitor:
 class RatePanel:
     """Choose one of several finished rate experiments (rows from ``rate_experiment``) and the
     estimators to show; re-plots from the stored rows (never retrains). ``experiments`` maps a
-    label to ``{"rows": rows, "theory": {est: (slope, label)}, "metric": "TV" or "W1"}``."""
+    label to ``{"rows": rows, "theory": {est: (slope, label)}, "metric": "TV" or "W1"}`` and
+    optionally ``"floor": {"mean", "sd", "label"}`` (the histogram floor, drawn as a band)."""
 
     def __init__(self, experiments: dict):
         if not experiments:
@@ -243,7 +244,7 @@ class RatePanel:
                                for e, f in self.fits.items())
         self.status.value = text
         return viz.rate_figure(summary, self.fits, theory, metric=exp.get("metric", "TV"),
-                               title=str(self.controls["experiment"].value))
+                               title=str(self.controls["experiment"].value), floor=exp.get("floor"))
 
     def _on_change(self, _=None):
         try:
