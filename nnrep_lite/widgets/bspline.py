@@ -13,6 +13,7 @@ import torch
 from .. import bspline as bs
 from .._utils import as_generator
 from ..viz import bspline as viz
+from ._layout import panel_box
 
 #: Control descriptions are never truncated.
 LABEL = {"description_width": "initial"}
@@ -38,7 +39,7 @@ class OrderPanel:
         self.status = w.HTML()
         self.fig = viz.order_figure(*self._compute(order), current=order)
         self.controls["order"].observe(self._on_change, names="value")
-        self.widget = w.VBox([self.controls["order"], self.status, self.fig])
+        self.widget = panel_box([self.controls["order"], self.status, self.fig])
 
     def _compute(self, m: int):
         curves = {k: bs.cardinal_bspline(self.x, k) for k in range(1, m + 1)}
@@ -93,7 +94,7 @@ class DecompositionPanel:
                                             n_terms=r["n_terms"])
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox([self.controls["function"], self.controls["smoothness"]], layout=w.Layout(**WRAP)),
+        self.widget = panel_box([w.HBox([self.controls["function"], self.controls["smoothness"]], layout=w.Layout(**WRAP)),
                               w.HBox([self.controls["max_level"], self.controls["n_terms"], self.controls["seed"]],
                                      layout=w.Layout(**WRAP)),
                               self.status, self.fig])
@@ -150,7 +151,7 @@ class DiffusionPanel:
         self.status = w.HTML()
         self.fig = viz.diffusion_figure(*self._compute(t), t=t)
         self.controls["t"].observe(self._on_change, names="value")
-        self.widget = w.VBox([self.controls["t"], self.status, self.fig])
+        self.widget = panel_box([self.controls["t"], self.status, self.fig])
 
     def _compute(self, t: float):
         mu, sigma = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
@@ -187,7 +188,7 @@ class Density2DPanel:
         self.status = w.HTML()
         self.fig = viz.density2d_figure(self.g, *self._compute(t), t=t)
         self.controls["t"].observe(self._on_change, names="value")
-        self.widget = w.VBox([self.controls["t"], self.status, self.fig])
+        self.widget = panel_box([self.controls["t"], self.status, self.fig])
 
     def _compute(self, t: float):
         if t not in self._cache:  # the density is fixed: p_t and the score depend on t only

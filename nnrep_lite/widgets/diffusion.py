@@ -12,6 +12,7 @@ from .. import diffusion as dm
 from .._utils import as_generator, check_choice
 from ..densities import randn
 from ..viz import diffusion as viz
+from ._layout import panel_box
 
 __all__ = ["ForwardPanel", "ReversePanel", "LossMonitor", "RatePanel"]
 
@@ -43,7 +44,7 @@ class ForwardPanel:
         self.status = w.HTML()
         self.fig = viz.forward_figure(self.x_grid, *self._compute(t), t=t, bins=bins, bounds=bounds)
         self.controls["t"].observe(self._on_change, names="value")
-        self.widget = w.VBox([self.controls["t"], self.status, self.fig])
+        self.widget = panel_box([self.controls["t"], self.status, self.fig])
 
     def _compute(self, t: float):
         mu, sig = dm.ou_mean_std(t)
@@ -111,7 +112,7 @@ class ReversePanel:
         self.fig = viz.reverse_figure(self.x_grid, target.density(self.x_grid), samples, bins=plot_bins)
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox([self.controls[k] for k in ("steps", "t_max", "t_min")], layout=w.Layout(**WRAP)),
+        self.widget = panel_box([w.HBox([self.controls[k] for k in ("steps", "t_max", "t_min")], layout=w.Layout(**WRAP)),
                               w.HBox([self.controls["method"], self.controls["grid"]], layout=w.Layout(**WRAP)),
                               self.status, self.fig])
 
@@ -225,7 +226,7 @@ class RatePanel:
         self.fig = self._figure()
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values()), layout=w.Layout(**WRAP)), self.status, self.fig])
+        self.widget = panel_box([w.HBox(list(self.controls.values()), layout=w.Layout(**WRAP)), self.status, self.fig])
 
     def _figure(self):
         exp = self.experiments[self.controls["experiment"].value]
