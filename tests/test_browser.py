@@ -121,7 +121,6 @@ def _settle(page, quiet_ms: int = 2000, timeout_ms: int = 180_000):
     """Wait until voila's page has drawn every figure and stopped changing: on a loaded machine
     its widget front end connects to the kernel well after the first figure shows, and an edit
     typed before that is shown in the readout but never reaches the kernel."""
-    page.wait_for_function("() => true")  # the page is alive
     page.evaluate(f"() => Promise.race([({_QUIET})({quiet_ms}), "
                   f"new Promise((r) => setTimeout(() => r(false), {timeout_ms}))])")
 
