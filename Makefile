@@ -14,7 +14,9 @@ PYTEST_ARGS ?=
 # Notebooks at the default profile run this many at a time (one kernel a core; pytest-xdist,
 # each notebook's cells stay together in one worker).
 NOTEBOOK_WORKERS ?= 2
-# The unit tests, browser tests and ci-profile notebooks likewise, a test file to a worker.
+# The unit tests and ci-profile notebooks likewise, a test file to a worker. The browser tests
+# run on their own afterwards: they time what a user sees, and a page under two other kernels'
+# load is slower than any lecturer's.
 TEST_WORKERS ?= 2
 # JupyterLab refuses to start as root unless told: containers, cloud VMs and CI run as root,
 # a Binder or workstation user does not. Only uid 0 gets --allow-root.
@@ -82,7 +84,10 @@ browser-deps:
 test: $(VENV)/.installed-test browser-deps
 	$(VENV)/bin/ruff check nnrep_lite tests benchmarks
 	OMP_NUM_THREADS=1 NNREP_PROFILE=ci $(VENV)/bin/python -m pytest tests notebooks --nbval-lax \
+	  --ignore=tests/test_browser.py \
 	  -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 NNREP_PROFILE=ci $(VENV)/bin/python -m pytest tests/test_browser.py \
+	  -p no:cacheprovider --durations=5 $(PYTEST_ARGS)
 	OMP_NUM_THREADS=1 NNREP_PROFILE=default $(VENV)/bin/python -m pytest notebooks --nbval-lax \
 	  -p no:cacheprovider --durations=10 --nbval-cell-timeout=900 \
 	  -n $(NOTEBOOK_WORKERS) --dist loadfile $(PYTEST_ARGS)

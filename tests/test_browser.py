@@ -20,6 +20,7 @@ import pytest
 
 from benchmarks import _browser as B
 from nnrep_lite import cli
+from nnrep_lite.viz.live import plotly_bundle_path
 from nnrep_lite.workflow.present import voila_env
 
 pytestmark = pytest.mark.browser
@@ -58,6 +59,18 @@ def _server_env(tmp: Path) -> dict:
     return B.server_env(tmp, "ci")
 
 
+# Counts the evaluations of plotly's 5 MB widget bundle in a page (each is a blob of its size):
+# LiveFigure evaluates it once per page however many figures there are.
+_COUNT_BUNDLE = """
+window.__nnrepBundleImports = 0;
+const nnrepCreateObjectURL = URL.createObjectURL;
+URL.createObjectURL = function (obj) {
+  if (obj && obj.size === SIZE) window.__nnrepBundleImports += 1;
+  return nnrepCreateObjectURL.call(URL, obj);
+};
+"""
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     with sync_api.sync_playwright() as pw:
@@ -65,6 +78,7 @@ def browser(tmp_path_factory):
             str(tmp_path_factory.mktemp("chromium-profile")),
             executable_path=B.CHROMIUM, headless=True, args=B.CHROMIUM_ARGS, viewport=B.VIEWPORT,
         )
+        context.add_init_script(_COUNT_BUNDLE.replace("SIZE", str(plotly_bundle_path().stat().st_size)))
         try:
             yield context
         finally:
@@ -264,6 +278,8 @@ def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
         _shot(page, f"{name}-ran-twice")
         assert page.locator(".jp-OutputArea-output:has-text('Traceback')").count() == 0
         assert not page_errors, page_errors
+        imports = page.evaluate("window.__nnrepBundleImports")
+        assert imports <= 1, f"plotly's widget bundle was evaluated {imports} times in one page"
     except Exception:
         with_shot = SHOTS / f"{name}-failure.png"
         page.screenshot(path=str(with_shot), full_page=True)

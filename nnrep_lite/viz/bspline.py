@@ -19,7 +19,7 @@ P_T = "p<sub>t</sub>"
 
 
 def _wrap(fig: go.Figure, widget: bool):
-    return go.FigureWidget(fig) if widget else fig
+    return style.LiveFigure(fig) if widget else fig
 
 
 # ------------------------------------------------------------------ (a) orders

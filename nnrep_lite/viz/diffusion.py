@@ -49,7 +49,7 @@ def forward_figure(x_grid, density, score, samples, *, t: float, bins: int = 60,
     fig.update_yaxes(title_text=f"{P_T}(x)", row=1, col=1)
     fig.update_yaxes(title_text=f"∇log {P_T}(x)", row=2, col=1)
     fig.update_xaxes(title_text="x", row=2, col=1)
-    return go.FigureWidget(fig)
+    return style.LiveFigure(fig)
 
 
 def reverse_figure(x_grid, density, samples, *, bins: int = 60, bounds=(-1.2, 1.2),

@@ -4,7 +4,7 @@ output area, legends that stay inside the figure, and panels that stack on a nar
 Plotly text is not LaTeX: JupyterLab 4 leaves ``$...$`` in plotly titles blank. Labels use
 Unicode and plotly's ``<sub>``/``<sup>`` (σ<sub>t</sub>, λ<sub>2</sub>, ‖P<sub>&gt;1</sub>f*‖²);
 :func:`figure_texts` lists every label of a figure so tests can check them.
-Imports plotly and numpy only.
+Imports plotly and numpy only; live figures are :class:`~nnrep_lite.viz.live.LiveFigure` s.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from .live import LiveFigure
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -101,7 +103,7 @@ def style_axes(fig: go.Figure) -> go.Figure:
 def new_figure(widget: bool = False, *, height: int = DEFAULT_HEIGHT, legend: str = "below",
                **layout) -> go.Figure:
     """An empty ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``) in the projector style."""
-    fig = go.FigureWidget() if widget else go.Figure()
+    fig = LiveFigure() if widget else go.Figure()
     fig.update_layout(**projector_layout(height=height, legend=legend, **layout))
     return style_axes(fig)
 
@@ -141,7 +143,7 @@ def subplots(n_panels: int, *, widget: bool = False, titles=None, panel_height: 
                         vertical_spacing=min(0.3, 0.5 / rows) if rows > 1 else 0.0,
                         specs=grid_specs)
     if widget:
-        fig = go.FigureWidget(fig)
+        fig = LiveFigure(fig)
     height = layout.pop("height", panel_height * rows + 40)
     return apply_style(fig, height=height, legend=legend, **layout)
 

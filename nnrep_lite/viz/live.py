@@ -1,0 +1,63 @@
+"""``LiveFigure``: plotly's ``FigureWidget`` whose 5 MB front-end code is evaluated once per page,
+not once per figure. Every live figure of the package is one. Imports plotly only.
+
+Why: a ``FigureWidget`` is an anywidget whose module is plotly's whole widget bundle (plotly.js
+included, about 5 MB); anywidget imports each widget's module afresh from a blob URL, so every
+figure costs a full evaluation of the bundle in the browser: 1.1-1.9 s of main thread each in
+chromium on this machine (notebook 04: 9 figures, more than 12 s of a frozen page per Run All).
+Worse, anywidget rejects a model that is not initialised within 2 s of its creation
+(``AbortSignal.timeout(2000)`` in its runtime, 0.9 to 0.11), and such a model drops every later
+message from the kernel: models queued behind a few bundle evaluations (the panels' width
+probes, the third figure of a panel) hit that limit on a loaded machine or a cold page.
+
+The module here carries the bundle as a string, imports it once per page (the promise is kept on
+``globalThis`` under plotly's version) and hands each figure a fresh instance of plotly's widget
+(its default export is a factory, one per model). Parsing the string costs tens of ms; the
+kernel side, the figure's state, ``to_json`` and the report's snapshots are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import plotly
+import plotly.basewidget as _basewidget
+import plotly.graph_objects as go
+
+__all__ = ["LiveFigure", "plotly_bundle_path"]
+
+
+def plotly_bundle_path() -> Path:
+    """The file of plotly's widget bundle (its anywidget module)."""
+    return Path(_basewidget.__file__).parent / "package_data" / "widgetbundle.js"
+
+
+def _loader_esm() -> str:
+    source = plotly_bundle_path().read_text(encoding="utf-8")
+    key = f"__nnrep_plotly_widget_{plotly.__version__}"
+    # json.dumps gives a valid JavaScript string literal (U+2028/9 are legal in strings since ES2019)
+    return f"""\
+const KEY = {json.dumps(key)};
+const SOURCE = {json.dumps(source)};
+function plotlyWidget() {{
+  let module = globalThis[KEY];
+  if (!module) {{
+    const url = URL.createObjectURL(new Blob([SOURCE], {{ type: "text/javascript" }}));
+    module = import(/* webpackIgnore: true */ url).finally(() => URL.revokeObjectURL(url));
+    module.catch(() => {{ if (globalThis[KEY] === module) delete globalThis[KEY]; }});
+    globalThis[KEY] = module;
+  }}
+  return module;
+}}
+export default async function () {{
+  const mod = await plotlyWidget();
+  return typeof mod.default === "function" ? mod.default() : mod.default;
+}}
+"""
+
+
+class LiveFigure(go.FigureWidget):
+    """``go.FigureWidget`` with the same Python API whose front-end code loads once per page."""
+
+    _esm = _loader_esm()
