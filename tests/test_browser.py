@@ -206,6 +206,14 @@ _LOOK = """() => {
       if (r.left < box.left - 1 || r.right > box.right + 1)
         problems.push(`plot ${Math.round(r.width)} px wide sticks out of its ${Math.round(box.width)} px output`);
     }
+    // a figure that sets no width must fill its output (plotly's 700 px default does not)
+    for (const p of a.querySelectorAll('.js-plotly-plot')) {
+      const svg = p.querySelector('.main-svg');
+      if (!svg || (p.layout && p.layout.width)) continue;
+      const r = svg.getBoundingClientRect();
+      if (r.width > 0 && r.width < 0.9 * box.width - 24)
+        problems.push(`plot ${Math.round(r.width)} px wide in its ${Math.round(box.width)} px output`);
+    }
   }
   const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
   let titles = 0;

@@ -78,3 +78,12 @@ def test_the_checks_find_latex_and_widths():
     assert style.fixed_width(style.new_figure()) is None
     with pytest.raises(ValueError, match="width"):
         style.projector_layout(width=900)
+
+
+def test_log_ticks_thin_out_on_wide_ranges():
+    from nnrep_lite.viz.style import log_ticks
+
+    assert log_ticks([1.0, 90.0])["ticktext"] == ["1", "2", "5", "10", "20", "50", "100"]
+    assert log_ticks([1e-3, 5.0])["tickvals"] == pytest.approx([1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1, 3])
+    assert log_ticks([1e-4, 10.0])["ticktext"] == ["0.0001", "0.001", "0.01", "0.1", "1", "10"]
+    assert log_ticks([0.0, -1.0, float("nan")]) == {}

@@ -72,7 +72,7 @@ def score_error_heatmap(xs, ts, error, *, title: str | None = None) -> go.Figure
                            title=title or f"learned vs exact score: {SIGMA_T} |{S_THETA}(x,t) − ∇log {P_T}(x)|")
     fig.add_trace(go.Heatmap(x=_np(xs), y=_np(ts), z=err, colorscale="Cividis",
                              colorbar={"title": {"text": f"{SIGMA_T} |{S_THETA} − ∇log {P_T}|", "side": "right"}}))
-    fig.update_yaxes(type="log", title_text="t (log scale)")
+    fig.update_yaxes(type="log", title_text="t (log scale)", **style.log_ticks(_np(ts)))
     fig.update_xaxes(title_text="x")
     return fig
 
@@ -128,8 +128,10 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
             slope, label = theory[est]
             fig.add_scatter(x=ns, y=mean[0] * (ns / ns[0]) ** slope, mode="lines", name=label,
                             line=style.theory_line(color=c))
-    fig.update_xaxes(type="log", title_text="n (training samples)")
-    fig.update_yaxes(type="log", title_text=f"{metric}(p̂, {P_0})")
+    all_n = [n for s in summary.values() for n in s["n"]]
+    all_y = [v for s in summary.values() for m, sd in zip(s["mean"], s["std"]) for v in (m - sd, m + sd)]
+    fig.update_xaxes(type="log", title_text="n (training samples)", **style.log_ticks(all_n))
+    fig.update_yaxes(type="log", title_text=f"{metric}(p̂, {P_0})", **style.log_ticks(all_y))
     return fig
 
 

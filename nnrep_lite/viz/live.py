@@ -1,5 +1,6 @@
 """``LiveFigure``: plotly's ``FigureWidget`` whose 5 MB front-end code is evaluated once per page,
-not once per figure. Every live figure of the package is one. Imports plotly only.
+not once per figure, and whose width follows its output area. Every live figure of the package
+is one. Imports plotly only.
 
 Why: a ``FigureWidget`` is an anywidget whose module is plotly's whole widget bundle (plotly.js
 included, about 5 MB); anywidget imports each widget's module afresh from a blob URL, so every
@@ -14,6 +15,14 @@ The module here carries the bundle as a string, imports it once per page (the pr
 ``globalThis`` under plotly's version) and hands each figure a fresh instance of plotly's widget
 (its default export is a factory, one per model). Parsing the string costs tens of ms; the
 kernel side, the figure's state, ``to_json`` and the report's snapshots are unchanged.
+
+Width: plotly draws a ``FigureWidget`` whose element is not yet attached to the page (inside a
+box, or as a cell's result) at its 700 px default and re-fits only on JupyterLab's Lumino resize
+messages, which an anywidget view never receives (plotly/plotly.py#4027, #5208): in JupyterLab at
+1280x720 a figure took 700 of the 848 px. Each view here watches its element with a
+``ResizeObserver`` and re-fits the figure (``Plotly.Plots.resize``) whenever its width changes
+(attached, the file browser opened or closed, the window resized), unless the figure's layout
+sets a width. In the browser alone: no kernel round trip, JupyterLab and voila alike.
 """
 
 from __future__ import annotations
@@ -50,9 +59,39 @@ function plotlyWidget() {{
   }}
   return module;
 }}
+// Each figure follows the width of its output: plotly draws a figure whose element is not yet
+// in the page at its 700 px default, and re-fits it only on JupyterLab's Lumino resize messages,
+// which an anywidget view never gets (plotly/plotly.py#4027, #5208).
+function followWidth(model, el) {{
+  let drawn = 0, timer = null, tries = 0;
+  const fit = () => {{
+    const width = Math.floor(el.getBoundingClientRect().width);
+    const layout = model.get("_widget_layout") || {{}};
+    if (!el.isConnected || width <= 0 || width === drawn || layout.width != null) return;
+    if (!el._fullLayout || !globalThis.Plotly) {{  // the first draw is still under way
+      if (tries++ < 50) later(100);
+      return;
+    }}
+    drawn = width;
+    if (Math.abs(el._fullLayout.width - width) > 1) globalThis.Plotly.Plots.resize(el);
+  }};
+  const later = (ms) => {{ clearTimeout(timer); timer = setTimeout(fit, ms); }};
+  const observer = new ResizeObserver(() => later(30));
+  observer.observe(el);
+  later(0);
+  return () => {{ observer.disconnect(); clearTimeout(timer); }};
+}}
 export default async function () {{
   const mod = await plotlyWidget();
-  return typeof mod.default === "function" ? mod.default() : mod.default;
+  const widget = typeof mod.default === "function" ? mod.default() : mod.default;
+  return {{
+    initialize: (ctx) => widget.initialize(ctx),
+    render(ctx) {{
+      const cleanup = widget.render(ctx);
+      const stop = followWidth(ctx.model, ctx.el);
+      return () => {{ stop(); if (typeof cleanup === "function") cleanup(); }};
+    }},
+  }};
 }}
 """
 

@@ -13,8 +13,7 @@ import plotly.graph_objects as go
 import torch
 
 from . import style
-from .onestep import log_ticks
-from .style import OKABE_ITO
+from .style import OKABE_ITO, log_ticks
 from .style import to_numpy as _np
 
 PALETTE = OKABE_ITO

@@ -20,7 +20,7 @@ from ..onestep.theory import (
     nonlinear_energy,
 )
 from . import style
-from .style import OKABE_ITO
+from .style import OKABE_ITO, log_ticks
 from .style import to_numpy as _to_numpy
 
 __all__ = [
@@ -46,18 +46,6 @@ FLOOR_LABEL = "‖P<sub>&gt;1</sub>f*‖²"
 def _fig(widget: bool, *, height: int = 460, legend: str = "below", **layout) -> go.Figure:
     """A figure in the projector style (width follows the output area, legend inside)."""
     return style.new_figure(widget, height=height, legend=legend, **layout)
-
-
-def log_ticks(values) -> dict:
-    """``tickvals``/``ticktext`` at 1, 2, 5 x 10^k covering ``values`` (plotly's own minor labels
-    on a log axis are drawn smaller than the projector's tick font)."""
-    v = np.asarray([x for x in np.ravel(values) if np.isfinite(x) and x > 0], dtype=float)
-    if v.size == 0:
-        return {}
-    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
-    ticks = [m * 10.0**k for k in range(lo - 1, hi + 1) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if v.min() / 1.6 <= t <= v.max() * 1.6]
-    return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 
 def alpha_colors(k: int) -> list[str]:

@@ -100,6 +100,23 @@ def style_axes(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def log_ticks(values) -> dict:
+    """``tickvals``/``ticktext`` for a log axis covering ``values``: at 1, 2, 5 x 10^k over up to
+    2.5 decades, 1 and 3 x 10^k up to 4, powers of ten beyond (plotly's own minor labels on a log
+    axis are drawn smaller than the projector's tick font, and crowd on a wide range)."""
+    import math
+
+    v = np.asarray([x for x in np.ravel(values) if np.isfinite(x) and x > 0], dtype=float)
+    if v.size == 0:
+        return {}
+    span = math.log10(v.max() / v.min())
+    mantissas = (1, 2, 5) if span <= 2.5 else (1, 3) if span <= 4 else (1,)
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    ticks = [m * 10.0**k for k in range(lo - 1, hi + 1) for m in mantissas]
+    ticks = [t for t in ticks if v.min() / 1.6 <= t <= v.max() * 1.6]
+    return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+
+
 def new_figure(widget: bool = False, *, height: int = DEFAULT_HEIGHT, legend: str = "below",
                **layout) -> go.Figure:
     """An empty ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``) in the projector style."""

@@ -256,5 +256,8 @@ class RatePanel:
                     self.fig.add_trace(tr)
                 self.fig.layout.title.text = new.layout.title.text
                 self.fig.layout.yaxis.title.text = new.layout.yaxis.title.text
+                for axis in ("xaxis", "yaxis"):  # the ticks follow the estimators shown
+                    self.fig.layout[axis].tickvals = new.layout[axis].tickvals
+                    self.fig.layout[axis].ticktext = new.layout[axis].ticktext
         except Exception as exc:
             self.status.value = _error_html(exc)
