@@ -16,7 +16,8 @@ for 0.8 s: the new state on screen, progressive redraws included. The first redr
 
 ``browser_update_latency``: the worst control's median over 150 ms (target 1).
 ``browser_update_worst``: the worst single change over 1 s (target 1).
-A change after which nothing was redrawn is listed under ``no_redraw`` (a control that moves no
+``NNREP_BROWSER_NOTEBOOKS=01,03`` times only the notebooks whose names start so (the records
+then say ``"subset": true``). A change after which nothing was redrawn is listed under ``no_redraw`` (a control that moves no
 figure) and left out of both. Needs ``/usr/bin/chromium`` and playwright: without them the module
 raises (an ERROR line), it never downloads a browser.
 """
@@ -24,6 +25,7 @@ raises (an ERROR line), it never downloads a browser.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -289,6 +291,11 @@ def records(quick: bool = False, device: str = "cpu") -> list[dict]:
 
     changes = 2 if quick else 4
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    only = [p.strip() for p in os.environ.get("NNREP_BROWSER_NOTEBOOKS", "").split(",") if p.strip()]
+    if only:  # a subset, e.g. NNREP_BROWSER_NOTEBOOKS=01,03 while working on those panels
+        notebooks = [nb for nb in notebooks if nb.stem.startswith(tuple(only))]
+        if not notebooks:
+            raise ValueError(f"NNREP_BROWSER_NOTEBOOKS={only} matches no notebook")
     per_control, run_s, errors = measure(notebooks, profile="default", changes=changes)
     timed = {k: v for k, v in per_control.items() if v.get("median_s") is not None}
     failed = {k: v["error"] for k, v in per_control.items() if v.get("error")}
@@ -296,6 +303,7 @@ def records(quick: bool = False, device: str = "cpu") -> list[dict]:
     worst_median = max(timed, key=lambda k: timed[k]["median_s"]) if timed else None
     worst_single = max(timed, key=lambda k: timed[k]["worst_s"]) if timed else None
     common = {"profile": "default", "changes_per_control": changes, "viewport": B.VIEWPORT,
+              "notebooks": [nb.stem for nb in notebooks], "subset": bool(only),
               "notebook_run_s": run_s, "notebook_errors": errors, "control_errors": failed,
               "no_redraw": sorted(k for k, v in per_control.items() if v.get("no_redraw")),
               "device": "cpu (panels)", "requested_device": device}
