@@ -216,6 +216,20 @@ _LOOK = """() => {
     }
   }
   const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
+  const overlap = (a, b) => a.width > 0 && b.width > 0 && a.left < b.right - 1 && b.left < a.right - 1
+      && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  for (const p of plots) {  // a legend must not cover tick labels or axis titles
+    const legend = p.querySelector('.legend');
+    if (!legend) continue;
+    const L = legend.getBoundingClientRect();
+    for (const t of p.querySelectorAll('.xtick text, .ytick text, .g-xtitle text, .g-ytitle text')) {
+      if (!t.textContent.trim()) continue;
+      if (overlap(L, t.getBoundingClientRect())) {
+        problems.push(`legend covers the axis label "${t.textContent.trim().slice(0, 30)}"`);
+        break;
+      }
+    }
+  }
   let titles = 0;
   for (const p of plots) {
     const L = p._fullLayout;

@@ -87,3 +87,32 @@ def test_log_ticks_thin_out_on_wide_ranges():
     assert log_ticks([1e-3, 5.0])["tickvals"] == pytest.approx([1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1, 3])
     assert log_ticks([1e-4, 10.0])["ticktext"] == ["0.0001", "0.001", "0.01", "0.1", "1", "10"]
     assert log_ticks([0.0, -1.0, float("nan")]) == {}
+
+
+def test_fit_log_ticks_labels_each_log_axis_from_its_own_traces():
+    fig = style.subplots(2)
+    fig.add_scatter(x=[1, 2, 3], y=[1e-3, 1e-2, 5e-2], row=1, col=1)
+    fig.add_scatter(x=[1, 2], y=[3, 40], error_y={"type": "data", "array": [1, 10]}, row=1, col=2)
+    fig.update_yaxes(type="log")
+    style.fit_log_ticks(fig)
+    assert fig.layout.yaxis.ticktext == ("0.001", "0.002", "0.005", "0.01", "0.02", "0.05")
+    assert fig.layout.yaxis2.ticktext == ("2", "5", "10", "20", "50")  # 3 - 1 ... 40 + 10
+    assert fig.layout.xaxis.tickvals is None  # linear axes are left alone
+    fig.data[1].y = [300, 4000]
+    style.fit_log_ticks(fig)
+    assert fig.layout.yaxis2.ticktext[0] == "2"  # kept: it already had ticks
+    style.fit_log_ticks(fig, refit=True)
+    assert fig.layout.yaxis2.ticktext[0] == "200"
+
+
+def test_figure_builders_label_their_log_axes():
+    """Plotly's own minor labels on a log axis are tiny digits: the builders set 1-2-5 ticks."""
+    import numpy as np
+
+    from nnrep_lite.viz import mfld as V
+
+    fig = V.curves_figure([("fixed λ<sub>2</sub>", np.arange(1, 50), np.geomspace(1, 0.02, 49))])
+    assert fig.layout.yaxis.ticktext == ("0.02", "0.05", "0.1", "0.2", "0.5", "1")
+    fig = V.objective_figure()
+    V.update_objective(fig, {"step": list(range(1, 41)), "F": list(np.geomspace(3, 0.3, 40))})
+    assert fig.layout.yaxis.ticktext == ("0.2", "0.5", "1", "2")  # follows the live data

@@ -130,6 +130,8 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
                             line=style.theory_line(color=c))
     all_n = [n for s in summary.values() for n in s["n"]]
     all_y = [v for s in summary.values() for m, sd in zip(s["mean"], s["std"]) for v in (m - sd, m + sd)]
+    if floor is not None:
+        all_y += [floor["mean"] - 2 * floor["sd"], floor["mean"] + 2 * floor["sd"]]
     fig.update_xaxes(type="log", title_text="n (training samples)", **style.log_ticks(all_n))
     fig.update_yaxes(type="log", title_text=f"{metric}(p̂, {P_0})", **style.log_ticks(all_y))
     return fig

@@ -44,7 +44,7 @@ def particles_figure(particles=None, *, widget=False, title="particles (w, b), c
                                 colorbar=dict(title="tanh r"), opacity=0.7))
     if particles is not None:
         update_particles(fig, particles)
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def update_particles(fig, particles):
@@ -58,7 +58,7 @@ def objective_figure(*, widget=False):
     fig = _fig(widget, title="objective F(μ<sub>k</sub>)", xaxis_title="step k",
                yaxis_title="F(μ<sub>k</sub>)", yaxis_type="log", legend="none")
     fig.add_scatter(x=[], y=[], mode="lines", name="F", line=dict(color=PALETTE[0]))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def update_objective(fig, history, trace=0):
@@ -66,6 +66,7 @@ def update_objective(fig, history, trace=0):
     # hundred points, on every live update)
     f = np.asarray(history["F"], dtype=float)
     fig.data[trace].x, fig.data[trace].y = np.asarray(history["step"][: len(f)], dtype=float), f
+    style.fit_log_ticks(fig, refit=True)
 
 
 def fit_figure(z, y, *, widget=False):
@@ -77,7 +78,7 @@ def fit_figure(z, y, *, widget=False):
                legend="inside")
     fig.add_scatter(x=z[order], y=y[order], mode="markers", name="data", marker=dict(color=PALETTE[7], size=5))
     fig.add_scatter(x=z[order], y=np.zeros_like(z), mode="lines", name="f<sub>μN</sub>", line=dict(color=PALETTE[3], width=3))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def sorted_inputs(z):
@@ -106,7 +107,7 @@ def eta_bias_figure(result, *, widget=False):
                     name=f"simulated (slope {result['fit']['slope']:.2f})")
     _log_ticks(fig, "x", eta)
     _log_ticks(fig, "y", result["exact"], [m for m in result["measured"] if m > 0])
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def particle_number_figure(result, *, widget=False):
@@ -123,7 +124,7 @@ def particle_number_figure(result, *, widget=False):
                     name=f"measured (slope {result['fit']['slope']:.2f})")
     _log_ticks(fig, "x", ns)
     _log_ticks(fig, "y", err, c / ns)
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def chaos_curves_figure(result, *, widget=False):
@@ -133,7 +134,7 @@ def chaos_curves_figure(result, *, widget=False):
     for i, (n_part, (t, curves)) in enumerate(result["curves"].items()):
         fig.add_scatter(x=t, y=curves.mean(0), mode="lines", name=f"N={n_part}",
                         line=dict(color=PALETTE[i % len(PALETTE)]))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def plateau_figure(result, *, widget=False):
@@ -146,7 +147,7 @@ def plateau_figure(result, *, widget=False):
                     line=dict(dash="dash", color=PALETTE[7]), name="reference run (large N)")
     fig.add_scatter(x=ns, y=result["F_plateau"], mode="markers", marker=dict(size=10, color=PALETTE[2]),
                     error_y=dict(type="data", array=2 * np.asarray(result["F_plateau_sem"])), name="measured")
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def _resolved_split(xs, ys, sems, ok):
@@ -192,7 +193,7 @@ def sg_factor_figure(result, *, widget=False):
                         name="bound: ∝ (n−B)√(ηλ<sub>2</sub>)/(B(n−1)), slope 1")
     _log_ticks(fig, "x", f)
     _log_ticks(fig, "y", y, yu)
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def sg_eta_figure(result, *, widget=False):
@@ -218,7 +219,7 @@ def sg_eta_figure(result, *, widget=False):
                         name="bound: ∝ √(ηλ<sub>2</sub>), slope ½")
     _log_ticks(fig, "x", e)
     _log_ticks(fig, "y", y, yu)
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def batch_size_figure(result, *, widget=False):
@@ -248,7 +249,7 @@ def batch_size_figure(result, *, widget=False):
     costs = [v for tr in fig.data for v in np.ravel(tr.x) if v is not None and v > 0]
     _log_ticks(fig, "x", costs)
     _log_ticks(fig, "y", vals)
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def svrg_profile_figure(profile, *, widget=False):
@@ -262,7 +263,7 @@ def svrg_profile_figure(profile, *, widget=False):
     fig.add_scatter(x=age[1:], y=profile["svrg"][1:], mode="lines+markers", marker=dict(color=PALETTE[0]),
                     line=dict(color=PALETTE[0]), name="SVRG: a<sub>j</sub>(X<sub>k</sub>) − a<sub>j</sub>(X̃)")
     _log_ticks(fig, "y", profile["sg"], profile["svrg"][1:])
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 # ------------------------------------------------------------------ proximal Gibbs, densities
@@ -284,7 +285,7 @@ def gibbs_figure(gibbs, particles, *, axis=0, widget=False, title="proximal Gibb
     fig.add_histogram(x=x, histnorm="probability density", name="particles", marker_color=PALETTE[5], opacity=0.6)
     fig.add_scatter(x=axes[axis], y=marg, mode="lines", line=dict(dash="dash", color=PALETTE[3], width=3),
                     name="p<sub>μ</sub> ∝ exp(−(δF/δμ)/λ<sub>2</sub>)")
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def density_1d_figure(data, grid, density, *, widget=False, title="MMD density estimate"):
@@ -294,7 +295,7 @@ def density_1d_figure(data, grid, density, *, widget=False, title="MMD density e
                       marker_color=PALETTE[7], opacity=0.35, nbinsx=40)
     fig.add_scatter(x=_np(grid).ravel(), y=_np(density), mode="lines", name="g * μ<sub>N</sub>",
                     line=dict(color=PALETTE[0], width=3))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def density_2d_figure(data, axes, density, particles=None, *, widget=False, title="2-D density"):
@@ -309,7 +310,7 @@ def density_2d_figure(data, axes, density, particles=None, *, widget=False, titl
     p = _np(particles) if particles is not None else np.zeros((0, 2))
     fig.add_scatter(x=p[:, 0], y=p[:, 1], mode="markers", name="particles",
                     marker=dict(size=5, color=PALETTE[3], opacity=0.6))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def regression_eta_figure(result, *, widget=False):
@@ -319,7 +320,7 @@ def regression_eta_figure(result, *, widget=False):
     fig.add_scatter(x=result["eta"], y=result["F"], mode="lines+markers", marker=dict(size=10, color=PALETTE[4]),
                     line=dict(color=PALETTE[4]), error_y=dict(type="data", array=2 * np.asarray(result["F_sem"])),
                     name="measured F plateau")
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def density_snapshots_figure(data, grid, snapshots, *, true_density=None, widget=False,
@@ -336,7 +337,7 @@ def density_snapshots_figure(data, grid, snapshots, *, true_density=None, widget
     for i, (step, dens) in enumerate(snapshots):
         fig.add_scatter(x=g, y=_np(dens), mode="lines", name=f"g * μ<sub>N</sub>, step {step}",
                         line=dict(color=PALETTE[i % 6], width=2 + (i == len(snapshots) - 1)))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def temperature_figure(lambda2s, entropies, values, *, widget=False):
@@ -353,7 +354,7 @@ def temperature_figure(lambda2s, entropies, values, *, widget=False):
     fig.update_xaxes(type="log", title_text="λ<sub>2</sub>")
     fig.update_yaxes(title_text="Ĥ<sub>kNN</sub>", row=1, col=1)
     fig.update_yaxes(title_text="F(μ<sub>N</sub>)", type="log", row=1, col=2)
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def curves_figure(curves, *, widget=False, title="objective F(μ<sub>k</sub>)", log_y=True):
@@ -362,7 +363,7 @@ def curves_figure(curves, *, widget=False, title="objective F(μ<sub>k</sub>)", 
                yaxis_type="log" if log_y else "linear")
     for i, (name, steps, vals) in enumerate(curves):
         fig.add_scatter(x=list(steps), y=list(vals), mode="lines", name=name, line=dict(color=PALETTE[i % 8]))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 # ------------------------------------------------------------------ complexity: the optimal batch
@@ -406,7 +407,7 @@ def complexity_figure(result, *, widget=False):
     fig.add_traces(complexity_traces(result))
     _log_ticks(fig, "x", result["batch_sizes"])
     _log_ticks(fig, "y", [c for c in result["cost"] if np.isfinite(c)])
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 # ------------------------------------------------------------------ GLD and its Fokker-Planck equation
@@ -437,7 +438,7 @@ def gld_density_figure(result, index: int = -1, *, widget=False):
     fig = _fig(widget, title=gld_density_title(result, index), xaxis_title="x", yaxis_title="density",
                height=440, bargap=0)
     fig.add_traces(gld_density_traces(result, index))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def gld_tv_figure(result, *, widget=False):
@@ -458,7 +459,7 @@ def gld_tv_figure(result, *, widget=False):
     fig.add_scatter(x=[t[1], t[-1]], y=[floor, floor], mode="lines", line=dict(color=PALETTE[7], dash="dot"),
                     name="Monte-Carlo floor (exact Gibbs draws)")
     fig.update_yaxes(range=[math.log10(max(min(result["tv_fp"][1:].min(), floor) / 2, 1e-6)), 0.1])
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def gld_gap_figure(betas, gaps, kramers, *, barrier: float, widget=False):
@@ -471,4 +472,4 @@ def gld_gap_figure(betas, gaps, kramers, *, barrier: float, widget=False):
     fig.add_scatter(x=betas, y=kramers, mode="lines", line=style.theory_line(color=PALETTE[3]),
                     name=f"Eyring-Kramers: (√(L″(±1)|L″(0)|)/π) exp(−β · {barrier:g})")
     _log_ticks(fig, "y", gaps, kramers)
-    return fig
+    return style.fit_log_ticks(fig)

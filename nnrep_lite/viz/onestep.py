@@ -107,7 +107,7 @@ def spectrum_figure(result: dict, *, bins: int = 60, widget: bool = False) -> go
         yaxis_title="density", bargap=0.02, height=520, margin={"t": 95},
     )  # fmt: skip
     fig.add_traces(spectrum_traces(result, bins=bins))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def spike_vs_alpha_figure(results: list[dict], *, widget: bool = False) -> go.Figure:
@@ -133,7 +133,7 @@ def spike_vs_alpha_figure(results: list[dict], *, widget: bool = False) -> go.Fi
     fig.update_yaxes(type="log", title_text="s₁", row=1, col=1)
     fig.update_yaxes(title_text="|⟨u₁, β*⟩|", range=[0, 1], row=1, col=2)
     fig.update_xaxes(title_text="α  (η = N<sup>α</sup>)")
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def rank_one_figure(curve: dict, *, widget: bool = False) -> go.Figure:
@@ -158,7 +158,7 @@ def rank_one_figure(curve: dict, *, widget: bool = False) -> go.Figure:
                              name="C log²(n)/√n (bound)"))  # fmt: skip
     fig.add_trace(go.Scatter(x=n, y=half, mode="lines", line={"dash": "dot", "color": PALETTE[2]},
                              name="C n<sup>−1/2</sup>"))  # fmt: skip
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def risk_figure(curves: dict, *, widget: bool = False) -> go.Figure:
@@ -185,7 +185,7 @@ def risk_figure(curves: dict, *, widget: bool = False) -> go.Figure:
                              line={"color": PALETTE[7], "dash": "dash"},
                              name=f"floor {FLOOR_LABEL} = {floor:.4f}"))  # fmt: skip
     fig.update_yaxes(**log_ticks([v for t in fig.data for v in t.y]))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def activation_traces(activation: str, target: str) -> list[go.BaseTraceType]:
@@ -210,7 +210,7 @@ def activation_figure(activation: str = "erf", target: str = "erf", *, widget: b
         xaxis_title="z", yaxis_title="σ(z)", legend="inside", height=440,
     )  # fmt: skip
     fig.add_traces(activation_traces(activation, target))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 # ------------------------------------------------------------ Gaussian equivalence, regimes, tau*
@@ -261,7 +261,7 @@ def ge_figure(curve: dict, *, widget: bool = False) -> go.Figure:
     ys = [v for t in fig.data for v in t.y]
     fig.update_yaxes(**log_ticks(ys))
     fig.update_xaxes(tickvals=list(psi1), ticktext=[f"{p:g}" for p in psi1])
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 #: The three regimes of the outline slide: (alpha range, shade, statement).
@@ -321,7 +321,7 @@ def alpha_risk_figure(sweep: dict, *, widget: bool = False) -> go.Figure:
                            yanchor="bottom", font={"size": style.LEGEND_FONT_PX})  # fmt: skip
     fig.add_traces(alpha_risk_traces(sweep))
     fig.update_yaxes(**alpha_risk_ticks(sweep))
-    return fig
+    return style.fit_log_ticks(fig)
 
 
 def alpha_risk_ticks(sweep: dict) -> dict:
@@ -361,4 +361,4 @@ def improvement_figure(cases: dict, *, widget: bool = False) -> go.Figure:
     for label, col in ((f"floor {FLOOR_LABEL} (random features, small steps)", PALETTE[7]),
                        ("τ* (smallest risk of the large-step features)", PALETTE[3])):  # fmt: skip
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=style.theory_line(color=col), name=label))
-    return fig
+    return style.fit_log_ticks(fig)

@@ -65,8 +65,13 @@ def projector_layout(*, height: int = DEFAULT_HEIGHT, legend: str = "below", **l
     }
     legend_box = {"font": {"size": LEGEND_FONT_PX}, "bgcolor": "rgba(255,255,255,0.75)"}
     if legend == "below":
+        # at the bottom of the figure (container coordinates), so that however many rows it
+        # wraps onto it never rides up over the x-axis labels: placed in plot coordinates
+        # (y = -0.18) a legend of four rows covered the ticks and axis title of a FigureWidget
+        # (the margin it pushes shrinks the plot, which moves it up); plotly grows the bottom
+        # margin to fit it
         base["legend"] = {**legend_box, "orientation": "h", "x": 0, "xanchor": "left",
-                          "y": -0.18, "yanchor": "top"}
+                          "yref": "container", "y": 0, "yanchor": "bottom"}
         base["margin"]["b"] = 70
     elif legend == "inside":
         base["legend"] = {**legend_box, "x": 0.01, "xanchor": "left", "y": 0.99, "yanchor": "top"}
@@ -115,6 +120,45 @@ def log_ticks(values) -> dict:
     ticks = [m * 10.0**k for k in range(lo - 1, hi + 1) for m in mantissas]
     ticks = [t for t in ticks if v.min() / 1.6 <= t <= v.max() * 1.6]
     return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+
+
+def _axis_values(fig, name: str) -> list:
+    """Every positive finite value the traces plot on layout axis ``name`` (e.g. "yaxis2"),
+    error bars included."""
+    letter, suffix = name[0], name[5:]
+    ref = letter + suffix  # "y2"
+    vals: list = []
+    for tr in fig.data:
+        on = getattr(tr, letter + "axis", None) or letter
+        if on != ref:
+            continue
+        data = getattr(tr, letter, None)
+        if data is None:
+            continue
+        arr = np.asarray(data, dtype=float).ravel()
+        vals.append(arr)
+        err = getattr(tr, "error_" + letter, None)
+        if err is not None and err.array is not None and err.visible is not False:
+            e = np.asarray(err.array, dtype=float).ravel()
+            if e.shape == arr.shape:
+                vals += [arr - e, arr + e]
+    return vals
+
+
+def fit_log_ticks(fig, *, refit: bool = False):
+    """Give every log axis of ``fig`` :func:`log_ticks` labels covering its data (traces and
+    their error bars); axes that already carry tick values keep them unless ``refit`` (a live
+    figure whose data changed). Returns ``fig``."""
+    layout = fig.layout
+    for name in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
+        axis = layout[name]
+        if axis.type != "log" or (axis.tickvals is not None and not refit):
+            continue
+        values = _axis_values(fig, name)
+        ticks = log_ticks(np.concatenate(values)) if values else {}
+        if ticks and tuple(axis.tickvals or ()) != tuple(ticks["tickvals"]):  # no message if unchanged
+            axis.update(**ticks)
+    return fig
 
 
 def new_figure(widget: bool = False, *, height: int = DEFAULT_HEIGHT, legend: str = "below",
