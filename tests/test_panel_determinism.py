@@ -60,3 +60,18 @@ def test_panels_reuse_work_when_a_control_moves_back():
     panel.controls["steps"].value = 10
     panel.controls["steps"].value = 20
     assert len(calls) == second  # one run per distinct setting
+
+
+@pytest.mark.parametrize("make, control, other", PANELS,
+                         ids=["bspline1d", "bspline2d", "forward", "reverse", "spike", "mfld", "mfld_density"])
+def test_a_control_change_opens_no_new_live_figure(make, control, other):
+    """An update copies data into the panel's figures: a new FigureWidget per change would open a
+    widget (and its 5 MB front-end module) in the page each time."""
+    from ipywidgets.widgets.widget import _instances
+    from plotly.basewidget import BaseFigureWidget
+
+    panel = make()
+    before = sum(isinstance(v, BaseFigureWidget) for v in list(_instances.values()))
+    panel.controls[control].value = other
+    after = sum(isinstance(v, BaseFigureWidget) for v in list(_instances.values()))
+    assert after == before

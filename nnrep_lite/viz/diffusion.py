@@ -35,8 +35,10 @@ def _hist(samples, bins: int, bounds):
 
 
 def forward_figure(x_grid, density, score, samples, *, t: float, bins: int = 60,
-                   bounds=(-1.5, 1.5)) -> go.FigureWidget:
-    """Top: histogram of forward samples X_t against the exact p_t; bottom: exact score."""
+                   bounds=(-1.5, 1.5), widget: bool = True) -> go.Figure:
+    """Top: histogram of forward samples X_t against the exact p_t; bottom: exact score.
+    ``widget=False``: a plain figure (a panel's update copies its data: a live figure per
+    update would open a widget in the page each time)."""
     fig = style.subplots(2, widget=False, max_cols=1, shared_xaxes=True, panel_height=260, legend="below",
                          title=f"forward OU process at t = {t:.3g}", bargap=0)
     centres, heights, width = _hist(samples, bins, bounds)
@@ -49,7 +51,7 @@ def forward_figure(x_grid, density, score, samples, *, t: float, bins: int = 60,
     fig.update_yaxes(title_text=f"{P_T}(x)", row=1, col=1)
     fig.update_yaxes(title_text=f"∇log {P_T}(x)", row=2, col=1)
     fig.update_xaxes(title_text="x", row=2, col=1)
-    return style.LiveFigure(fig)
+    return style.LiveFigure(fig) if widget else fig
 
 
 def reverse_figure(x_grid, density, samples, *, bins: int = 60, bounds=(-1.2, 1.2),
@@ -99,7 +101,8 @@ def floor_band_traces(ns, floor: dict, *, color: str = "rgba(120,120,120,0.25)")
 
 
 def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = None, *,
-                metric: str = "TV", title: str = "", floor: dict | None = None) -> go.FigureWidget:
+                metric: str = "TV", title: str = "", floor: dict | None = None,
+                widget: bool = True) -> go.Figure:
     """Log-log error vs n: per estimator the mean over seeds with ±1 s.d. error bars, the fitted
     line (solid, slope and 95% interval in the legend), and theory lines (dashed, labelled with
     their formula) anchored at the estimator's first point.
@@ -107,8 +110,9 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
     summary: ``{est: {"n": [...], "mean": [...], "std": [...]}}`` (see ``diffusion.summarize``);
     fits: ``{est: fit_rate(...)}``; theory: ``{est: (slope, label)}``; floor: ``{"mean", "sd",
     "label"}`` of the histogram-TV floor of the sampled estimators, drawn as a grey band (±2 s.d.).
+    ``widget=False``: a plain figure (for a panel's update, which copies its data).
     """
-    fig = style.new_figure(True, height=500, legend="below", title=title or f"{metric} vs n (log-log)")
+    fig = style.new_figure(widget, height=500, legend="below", title=title or f"{metric} vs n (log-log)")
     if floor is not None and summary:
         all_n = [n for s in summary.values() for n in s["n"]]
         fig.add_traces(floor_band_traces(all_n, floor))

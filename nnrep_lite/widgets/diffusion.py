@@ -57,7 +57,8 @@ class ForwardPanel:
         t = float(self.controls["t"].value)
         try:
             dens, score, xt = self._compute(t)
-            new = viz.forward_figure(self.x_grid, dens, score, xt, t=t, bins=self.bins, bounds=self.bounds)
+            new = viz.forward_figure(self.x_grid, dens, score, xt, t=t, bins=self.bins, bounds=self.bounds,
+                                     widget=False)
             with self.fig.batch_update():
                 for old, fresh in zip(self.fig.data, new.data):
                     old.x, old.y = fresh.x, fresh.y
@@ -223,12 +224,12 @@ class RatePanel:
         }
         self.status = w.HTML()
         self.fits: dict = {}
-        self.fig = self._figure()
+        self.fig = self._figure(widget=True)
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
         self.widget = panel_box([w.HBox(list(self.controls.values()), layout=w.Layout(**WRAP)), self.status, self.fig])
 
-    def _figure(self):
+    def _figure(self, widget: bool = False):
         exp = self.experiments[self.controls["experiment"].value]
         keep = set(self.controls["estimators"].value)
         summary = {k: v for k, v in dm.summarize(exp["rows"]).items() if k in keep}
@@ -245,7 +246,8 @@ class RatePanel:
                                for e, f in self.fits.items())
         self.status.value = text
         return viz.rate_figure(summary, self.fits, theory, metric=exp.get("metric", "TV"),
-                               title=str(self.controls["experiment"].value), floor=exp.get("floor"))
+                               title=str(self.controls["experiment"].value), floor=exp.get("floor"),
+                               widget=widget)
 
     def _on_change(self, _=None):
         try:
