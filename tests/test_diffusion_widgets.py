@@ -110,3 +110,20 @@ def test_rate_panel_switches_experiment(tmp_path, monkeypatch, target):
     p.controls["experiment"].value = "TV"
     assert len(p.fig.data) < n_before and p.fig.layout.yaxis.title.text.startswith("TV")
     assert p.fig.layout.xaxis.type == "log"
+
+
+def test_reverse_panel_draws_a_preview_then_the_same_result_as_without():
+    target = GaussianMixture([[-0.5], [0.4]], [[0.02], [0.03]], [0.5, 0.5])
+    a = ReversePanel(target, n=2000, steps=10, seed=3, preview_n=100)
+    b = ReversePanel(target, n=2000, steps=10, seed=3, preview_n=0)
+    drawn = []
+    draw = a._draw
+    a._draw = lambda samples: (drawn.append((samples.shape[0], a.status.value)), draw(samples))
+    a.controls["steps"].value = 20
+    b.controls["steps"].value = 20
+    assert [n for n, _ in drawn] == [100, 2000]
+    assert "preview" in a.status.value or "measured TV" in a.status.value
+    assert list(a.fig.data[0].y) == list(b.fig.data[0].y) and a.status.value == b.status.value
+    drawn.clear()
+    a.controls["t_min"].value = 1e-2  # only where the chain stops: no preview
+    assert [n for n, _ in drawn] == [2000]
