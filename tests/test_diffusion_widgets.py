@@ -110,6 +110,14 @@ def test_rate_panel_switches_experiment(tmp_path, monkeypatch, target):
     p.controls["experiment"].value = "TV"
     assert len(p.fig.data) < n_before and p.fig.layout.yaxis.title.text.startswith("TV")
     assert p.fig.layout.xaxis.type == "log"
+    # the same traces with other values are updated in place: the result equals a fresh figure
+    p.experiments["TV (s = 1 theory)"] = {"rows": rows_tv, "metric": "TV", "theory": {"kde": (-1 / 3, "n<sup>−1/3</sup>")}}
+    p.experiments["TV"]["theory"] = {"kde": (-0.4, "n<sup>−2/5</sup>")}
+    p.controls["experiment"].options = list(p.experiments)
+    p.controls["experiment"].value = "TV"
+    p.controls["experiment"].value = "TV (s = 1 theory)"
+    fresh = p._figure()
+    assert [(t.name, list(t.y)) for t in p.fig.data] == [(t.name, list(t.y)) for t in fresh.data]
 
 
 def test_reverse_panel_draws_a_preview_then_the_same_result_as_without():

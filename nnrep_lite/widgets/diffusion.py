@@ -277,10 +277,14 @@ class RatePanel:
     def _on_change(self, _=None):
         try:
             new = self._figure()
-            with self.fig.batch_update():
+            same = [a.type for a in self.fig.data] == [b.type for b in new.data]
+            if not same:  # other estimators: new traces (each deletion and addition is a message)
                 self.fig.data = ()
-                for tr in new.data:
-                    self.fig.add_trace(tr)
+                self.fig.add_traces(list(new.data))
+            with self.fig.batch_update():  # one message: the same traces, new values
+                if same:
+                    for old, fresh in zip(self.fig.data, new.data):
+                        old.update(fresh.to_plotly_json(), overwrite=True)
                 self.fig.layout.title.text = new.layout.title.text
                 self.fig.layout.yaxis.title.text = new.layout.yaxis.title.text
                 for axis in ("xaxis", "yaxis"):  # the ticks follow the estimators shown
