@@ -66,3 +66,22 @@ def test_double_well_gap_follows_eyring_kramers_and_particles_follow_fokker_plan
     assert r["fp_rate"] == pytest.approx(r["gap"], rel=0.05)
     with pytest.raises(ValueError, match="beta"):
         G.FokkerPlanckGrid(dw, -1.0, [(-2, 2)], 10)
+
+
+def test_gld_panel_previews_a_new_beta_then_shows_the_full_run():
+    from nnrep_lite.widgets.mfld import GLDPanel
+
+    small = dict(n_particles=400, time=2.0, eta=0.01, points=30, snapshots=5, seed=1)
+    a, b = GLDPanel(preview_particles=100, **small), GLDPanel(preview_particles=0, **small)
+    notes = []
+    show = a.show
+    a.show = lambda note=None: (notes.append(note), show(note))[1]
+    a.controls["beta"].value = 4.0
+    b.controls["beta"].value = 4.0
+    assert len(notes) == 2 and "preview with 100 particles" in notes[0] and notes[1] is None
+    assert [tr.y.tolist() if hasattr(tr.y, "tolist") else list(tr.y) for tr in a.fig.data] == \
+           [tr.y.tolist() if hasattr(tr.y, "tolist") else list(tr.y) for tr in b.fig.data]
+    assert a.status.value == b.status.value and "#009E73" in a.status.value
+    notes.clear()
+    a.controls["beta"].value = 3.0  # computed before (the first beta): no preview
+    assert notes == [None]

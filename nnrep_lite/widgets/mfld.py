@@ -263,12 +263,15 @@ class BatchComplexityPanel:
 
 class GLDPanel:
     """GLD on a 1-D double well: move β (recomputes particles, the grid Fokker-Planck solution and
-    the spectral gap; each β is computed once) or the time t (scrubs the run's snapshots)."""
+    the spectral gap; each β is computed once, after a preview with ``preview_particles``
+    particles; 0: no preview) or the time t (scrubs the run's snapshots)."""
 
     def __init__(self, *, beta: float = 3.0, barrier: float = 1.0, n_particles: int = 4000, eta: float = 0.01,
-                 time: float = 40.0, points: int = 60, snapshots: int = 40, seed: int = 0):
+                 time: float = 40.0, points: int = 60, snapshots: int = 40, seed: int = 0,
+                 preview_particles: int = 500):
         from ..mfld import gld as G
 
+        self.preview_particles = int(preview_particles)
         self._G = G
         self.potential = G.double_well(barrier)
         self.sizes = dict(eta=eta, time=time, n_particles=n_particles, points=points, snapshots=snapshots, seed=seed)
@@ -287,34 +290,46 @@ class GLDPanel:
         self.widget = panel_box([self.controls["beta"], self.controls["t"], self.status, self.fig, self.fig_tv])
         self.show()
 
-    def _compute(self, beta):
+    def _compute(self, beta, n_particles: int | None = None):
         key = round(float(beta), 6)
-        if key not in self._cache:
-            s = self.sizes
-            self._cache[key] = self._G.gld_experiment(
-                self.potential, beta=beta, eta=s["eta"], time=s["time"], n_particles=s["n_particles"],
+        s = self.sizes
+        if n_particles is not None or key not in self._cache:
+            result = self._G.gld_experiment(
+                self.potential, beta=beta, eta=s["eta"], time=s["time"], n_particles=n_particles or s["n_particles"],
                 x0_mean=[-1.0], x0_std=0.2, bounds=[(-2.2, 2.2)], points=s["points"], snapshots=s["snapshots"],
                 seed=s["seed"])
+            if n_particles is not None:  # a preview: not kept
+                return result
+            self._cache[key] = result
         return self._cache[key]
 
     def run(self):
+        beta = self.controls["beta"].value
         try:
-            self.result = self._compute(self.controls["beta"].value)
+            n = self.sizes["n_particles"]
+            if round(float(beta), 6) not in self._cache and self.preview_particles * 4 <= n:
+                # a new beta takes about half a second (n particles, time/eta steps): first the same
+                # run with fewer particles (the grid Fokker-Planck part is the same), said so below
+                self.result = self._compute(beta, self.preview_particles)
+                _replace(self.fig_tv, V.gld_tv_figure(self.result))
+                self.show(note=f"preview with {self.preview_particles} particles; computing {n}…")
+            self.result = self._compute(beta)
         except ValueError as exc:
             self.status.value = _status("error", str(exc))
             return None
         _replace(self.fig_tv, V.gld_tv_figure(self.result))
         return self.show()
 
-    def show(self):
+    def show(self, note: str | None = None):
         r = self.result
         i = min(self.controls["t"].value, len(r["times"]) - 1)
         with self.fig.batch_update():
             for trace, new in zip(self.fig.data, V.gld_density_traces(r, i)):
                 trace.y = new.y
             self.fig.layout.title.text = V.gld_density_title(r, i)
-        self.status.value = _status("ok", f"β = {r['beta']:g}: spectral gap {r['gap']:.4f}, measured decay rate "
-                                          f"{r['rate']:.4f}, t = {r['times'][i]:.1f}")
+        text = (f"β = {r['beta']:g}: spectral gap {r['gap']:.4f}, measured decay rate "
+                f"{r['rate']:.4f}, t = {r['times'][i]:.1f}")
+        self.status.value = _status("busy", f"{text} ({note})") if note else _status("ok", text)
         return r
 
 
