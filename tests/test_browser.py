@@ -260,6 +260,30 @@ def _check_what_is_seen(page, name):
     return seen
 
 
+_WIDTHS = """() => Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+  .filter((a) => a.offsetParent !== null && a.querySelector('.js-plotly-plot'))
+  .map((a) => [Math.round(a.getBoundingClientRect().width),
+               Math.round(a.querySelector('.js-plotly-plot .main-svg').getBoundingClientRect().width)])"""
+
+
+def _check_figures_follow_the_area(page, name):
+    """Close the file browser (the output area widens), then open it again: every figure re-fits
+    (LiveFigure's ResizeObserver; a plain FigureWidget kept its width)."""
+    seen = {"open": page.evaluate(_WIDTHS)}
+    try:
+        for step in ("closed", "open"):
+            page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+            page.wait_for_timeout(1500)
+            widths = seen[step] = page.evaluate(_WIDTHS)
+            assert widths, "no figure in view"
+            bad = [(area, fig) for area, fig in widths if fig < 0.9 * area - 24 or fig > area + 1]
+            assert not bad, f"{name}: file browser {step}: figures do not follow their output: {bad[:4]}"
+        assert seen["closed"][0][0] > seen["open"][0][0] + 100, f"the output area did not widen: {seen}"
+    finally:
+        if not page.locator(".jp-FileBrowser").first.is_visible():
+            page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+
+
 def _shoot_figures(page, name):
     """The page, and every figure on its own (scrolled into view), into build/browser/."""
     _shot(page, name)
@@ -294,6 +318,7 @@ def test_notebook_in_jupyterlab(browser, lab, notebook, label, value):
         if label is not None:
             _move_slider_and_check_plot(page, label, value, f"{name}-moved")
             B.wait_idle(page, 60)
+            _check_figures_follow_the_area(page, name)
         state = B.run_all_and_wait(page, notebook.name)  # Run All again, in the same kernel
         assert state["errors"] == [], f"second Run All: cells raised: {state['errors']}"
         _check_what_is_seen(page, f"{name} (second Run All)")
