@@ -171,3 +171,22 @@ def test_mixed_level_components_are_refused():
     d = BsplineDensity([[1, 2]], [[-2, -4]], [1.0], order=4)
     with pytest.raises(ValueError, match="same level"):
         density_coefficients(d)
+
+
+def test_figures_have_plain_labels_and_follow_the_output_width(small):
+    from nnrep_lite.viz import bspline as viz
+    from nnrep_lite.viz import style
+
+    ns, ts = [4, 6, 8, 10, 12], [1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0]
+    errors = n_term_diffusion_errors(small, ns, ts)
+    fits = n_term_rate_fits(errors, min_n=4, max_fraction=0.7)
+    curves = viz.nterm_figure(errors, fits, s=1.0, t_check=0.1)
+    heat = viz.nterm_heatmap_figure(errors, s=1.0)
+    for fig in (curves, heat):
+        assert style.latex_in_labels(fig) == [] and style.fixed_width(fig) is None
+    names = [tr.name for tr in curves.data]
+    assert sum(n.startswith("t = ") and "exact" not in n for n in names) == 2 * 5  # five times, two panels
+    assert any("N<sup>−2s/d</sup>" in n and "t = 0.1" in n for n in names)
+    assert curves.layout.xaxis.type == "log" and curves.layout.yaxis2.type == "log"
+    z = np.asarray(heat.data[0].z)
+    assert z.shape == (len(ts), len(ns)) and np.isfinite(z).all()
