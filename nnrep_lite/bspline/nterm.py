@@ -30,8 +30,13 @@ the second used where :math:`t \\gtrsim N^{-(2-\\delta)/d}`, i.e. where :math:`\
 coarser than the finest kept level (:math:`N \\sigma_t^d \\gtrsim 1`). Below that (tiny t at a
 given N) the dropped levels between :math:`\\sigma_t` and :math:`N^{-1/d}` are not smoothed away
 and the score error flattens towards its t -> 0 value: :func:`n_term_rate_fits` fits the slopes
-in the window :math:`N \\sigma_t^d \\ge 2` only, and below a quarter of all terms (as N nears J
-the error collapses to zero).
+in the window :math:`N \\sigma_t^d \\ge 2` only, from N = 16 (the first levels are the coarse
+shape of the density) and below a quarter of all terms (as N nears J the error collapses to zero).
+
+Where the density vanishes the score error concentrates: for :meth:`BsplineDensity.random_besov`
+(every level's first and last B-splines end at -1 and 1, so p_0 vanishes there like dist^s) most
+of :math:`e_{\\rm score}` comes from within a few sigma_t of the edges of the support; the theorem
+assumes p_0 bounded below on its support and smooth near its boundary.
 """
 
 from __future__ import annotations
