@@ -17,6 +17,15 @@ from .multiresolution import (
     normalised_magnitudes,
     reconstruct,
 )
+from .nterm import (
+    NTermDensity,
+    density_coefficients,
+    diffusion_quadrature,
+    n_term_density,
+    n_term_diffusion_errors,
+    n_term_grid,
+    n_term_rate_fits,
+)
 
 __all__ = [
     "cardinal_bspline",
@@ -41,4 +50,11 @@ __all__ = [
     "example_function",
     "approximation_curves",
     "n_term_rate",
+    "NTermDensity",
+    "density_coefficients",
+    "n_term_density",
+    "diffusion_quadrature",
+    "n_term_grid",
+    "n_term_diffusion_errors",
+    "n_term_rate_fits",
 ]

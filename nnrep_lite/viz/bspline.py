@@ -170,3 +170,104 @@ def density2d_figure(grid, density, arrows_xy, arrows_uv, *, t: float, scale: fl
 
 def density2d_title(t: float) -> str:
     return f"2-D tensor-product density {P_T} and ∇log {P_T}, t = {t:.3g}"
+
+
+# ------------------------------------------------------------------ (e) N-term diffused approximation
+#: s<sub>t</sub><sup>(N)</sup> and the score error in plotly text
+S_N = "s<sub>t</sub><sup>(N)</sup>"
+SCORE_ERROR = f"∫{P_T}|{S_N} − ∇log {P_T}|²"
+DENSITY_ERROR = f"‖{P_T} − {P_T}<sup>(N)</sup>‖₂"
+
+
+def _shown_times(ts, most: int = 5) -> list[int]:
+    """Indices of at most ``most`` times, spread evenly in log t (all when there are few)."""
+    if len(ts) <= most:
+        return list(range(len(ts)))
+    logs = np.log10(np.asarray(ts, dtype=float))
+    want = np.linspace(logs.min(), logs.max(), most)
+    return sorted({int(np.argmin(np.abs(logs - w))) for w in want})
+
+
+def _slope_text(fit) -> str:
+    if fit is None:
+        return "no fit: under 3 N in the window"
+    lo, hi = fit["ci"]
+    return f"slope {fit['slope']:.2f} [{lo:.2f}, {hi:.2f}]".replace("-", "−")
+
+
+def nterm_figure(errors: dict, fits: list[dict], *, s: float, d: int = 1, t_check: float | None = None):
+    """The N-term diffused B-spline errors against N on log-log axes, one curve per t (at most
+    five, spread in log t): left the L2 error of p_t^(N), right the p_t-weighted score error.
+    Filled markers are the N inside each fit window (legend: fitted slope and 95% interval);
+    dashed: the theory rates N^(−s/d) and N^(−2s/d) / σ_t² anchored at the first windowed point
+    of ``t_check`` (default: the first time with a fit); grey: the exact t = 0 error.
+
+    ``errors``: from :func:`nnrep_lite.bspline.n_term_diffusion_errors`; ``fits``: from
+    :func:`nnrep_lite.bspline.n_term_rate_fits`. Returns a static ``go.Figure``.
+    """
+    ns = np.asarray(errors["ns"], dtype=float)
+    ts = list(errors["ts"])
+    den, score = _np(errors["density_l2"]), _np(errors["score"])
+    fig = style.subplots(2, titles=(f"density: {DENSITY_ERROR}", f"score: {SCORE_ERROR}"), panel_height=400,
+                         legend="below", title="N-term diffused B-spline approximation of p<sub>t</sub> and its score")
+    fig.add_trace(go.Scatter(x=ns, y=_np(errors["l2_t0"]), mode="lines", name="t = 0 (exact L2 error)",
+                             line={"color": "#999999", "width": 2}), row=1, col=1)
+    shown = _shown_times(ts)
+    for c_i, i in enumerate(shown):
+        color = PALETTE[c_i % 7]
+        window = set(fits[i]["window"]) if fits[i]["density"] is not None else set()
+        inside = np.array([int(n) in window for n in ns])
+        for col, (vals, key) in enumerate(((den, "density"), (score, "score")), start=1):
+            name = f"t = {ts[i]:.3g}: {_slope_text(fits[i][key])}"
+            fig.add_trace(go.Scatter(x=ns, y=vals[i], mode="lines+markers", name=name, legendgroup=f"t{i}",
+                                     line={"color": color, "width": 2},
+                                     marker={"color": color, "size": [10 if k else 6 for k in inside],
+                                             "symbol": ["circle" if k else "circle-open" for k in inside]}),
+                          row=1, col=col)
+    check = _check_index(ts, fits, t_check)
+    if check is not None and fits[check]["window"]:
+        nw = np.asarray(fits[check]["window"], dtype=float)
+        first = int(np.nonzero(ns == nw[0])[0][0])
+        for col, (vals, slope, label) in enumerate(
+                ((den, -s / d, f"theory N<sup>−s/d</sup>, s/d = {s / d:.3g}"),
+                 (score, -2 * s / d, f"theory N<sup>−2s/d</sup>/σ<sub>t</sub>², 2s/d = {2 * s / d:.3g}")), start=1):
+            fig.add_trace(go.Scatter(x=nw, y=vals[check, first] * (nw / nw[0]) ** slope, mode="lines",
+                                     name=f"{label} (at t = {ts[check]:.3g})",
+                                     line=style.theory_line(color=PALETTE[7])), row=1, col=col)
+    fig.update_xaxes(type="log", title_text="N (terms kept)", **style.log_ticks(ns))
+    fig.update_yaxes(type="log", title_text=DENSITY_ERROR, row=1, col=1, **style.log_ticks(den[shown]))
+    fig.update_yaxes(type="log", title_text=SCORE_ERROR, row=1, col=2, **style.log_ticks(score[shown]))
+    return fig
+
+
+def _check_index(ts, fits, t_check):
+    if t_check is not None:
+        return int(np.argmin(np.abs(np.log(np.asarray(ts, dtype=float)) - math.log(t_check))))
+    return next((i for i, f in enumerate(fits) if f["score"] is not None), None)
+
+
+def nterm_heatmap_figure(errors: dict, *, s: float, d: int = 1, min_n_sigma: float = 2.0):
+    """Heatmap over (N, t) of log₁₀(σ_t² N^(2s/d) × score error): flat where the score error
+    follows N^(−2s/d) / σ_t²; the dashed line N σ_t^d = ``min_n_sigma`` is the lower edge of the
+    fit window (left of it the kept levels are finer than σ_t no longer: pre-asymptotic).
+    Returns a static ``go.Figure``."""
+    ns = np.asarray(errors["ns"], dtype=float)
+    ts = np.asarray(errors["ts"], dtype=float)
+    sigma2 = _np(errors["sigma2"])
+    score = _np(errors["score"])
+    z = np.log10(np.maximum(score * sigma2[:, None] * ns[None, :] ** (2 * s / d), 1e-300))
+    fig = style.new_figure(False, height=480, legend="below",
+                           title=f"σ<sub>t</sub>² N<sup>2s/d</sup> × score error over (N, t), 2s/d = {2 * s / d:.3g}")
+    fig.add_trace(go.Heatmap(x=ns, y=ts, z=z, colorscale="Cividis", name="normalised score error",
+                             colorbar={"title": {"text": "log₁₀(σ<sub>t</sub>² N<sup>2s/d</sup> × error)",
+                                                 "side": "right"}}))
+    t_line = np.geomspace(ts.min(), ts.max(), 60)
+    n_line = min_n_sigma / np.sqrt(-np.expm1(-2 * t_line)) ** d
+    keep = (n_line >= ns.min()) & (n_line <= ns.max())
+    power = "" if d == 1 else f"<sup>{d}</sup>"
+    fig.add_trace(go.Scatter(x=n_line[keep], y=t_line[keep], mode="lines",
+                             name=f"N σ<sub>t</sub>{power} = {min_n_sigma:g}: lower edge of the fit window",
+                             line=style.theory_line(color=PALETTE[3])))
+    fig.update_xaxes(type="log", title_text="N (terms kept)", **style.log_ticks(ns))
+    fig.update_yaxes(type="log", title_text="t (log scale)", **style.log_ticks(ts))
+    return fig
