@@ -19,7 +19,7 @@ P_T = "p<sub>t</sub>"
 
 
 def _wrap(fig: go.Figure, widget: bool):
-    return style.LiveFigure(fig) if widget else fig
+    return style.fit_log_ticks(style.LiveFigure(fig) if widget else fig)
 
 
 # ------------------------------------------------------------------ (a) orders

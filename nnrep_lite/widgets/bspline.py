@@ -135,6 +135,7 @@ class DecompositionPanel:
         traces = viz.decomposition_traces(self.x, r["f"], r["approx"], r["heat"], r["curves"], s=r["s"], d=1,
                                           n_terms=r["n_terms"])
         _replace(self.fig, [tr for tr, _ in traces])
+        viz.style.fit_log_ticks(self.fig, refit=True)  # the error curves' range moves with s and K
 
 
 class DiffusionPanel:
