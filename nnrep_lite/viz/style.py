@@ -9,6 +9,7 @@ Imports plotly and numpy only; live figures are :class:`~nnrep_lite.viz.live.Liv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -119,7 +120,17 @@ def log_ticks(values) -> dict:
     lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
     ticks = [m * 10.0**k for k in range(lo - 1, hi + 1) for m in mantissas]
     ticks = [t for t in ticks if v.min() / 1.6 <= t <= v.max() * 1.6]
-    return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+    return {"tickvals": ticks, "ticktext": [_tick_text(t) for t in ticks]}
+
+
+def _tick_text(t: float) -> str:
+    """``0.001``, ``20``, ``5000`` as such; beyond 10⁻⁴ and 10⁵ as powers of ten (not ``1e-05``)."""
+    if 1e-4 <= t < 1e5:
+        return f"{t:g}"
+    k = math.floor(math.log10(t) + 1e-9)
+    m = round(t / 10.0**k)
+    power = f"10<sup>{'−' if k < 0 else ''}{abs(k)}</sup>"
+    return power if m == 1 else f"{m}·{power}"
 
 
 def _axis_values(fig, name: str) -> list:
