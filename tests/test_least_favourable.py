@@ -114,3 +114,30 @@ def test_kde_rate_experiment_accepts_it():
 def test_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
         dm.least_favourable_density(**kwargs)
+
+
+def test_experiment_rows_and_the_bumps_bias():
+    rows = dm.least_favourable_experiment([250, 4000], 1.0, seeds=[0, 1], cache=False)
+    kde_rows = [r for r in rows if r["estimator"] == "kde"]
+    bias_rows = [r for r in rows if r["estimator"] == "kde bias (bumps)"]
+    assert len(kde_rows) == len(bias_rows) == 4
+    for r, b in zip(kde_rows, bias_rows):
+        assert (r["n"], r["seed"], r["level"]) == (b["n"], b["seed"], b["level"])
+        assert r["level"] == dm.least_favourable_level(r["n"], 1.0)
+        # h spans many bump widths: the KDE flattens the bumps, bias ~ ||f_omega||_1 / 2 = c 2^{-ks} / (8 Z)
+        half_l1 = 0.9 * 2.0 ** (-r["level"]) / (8 * 13 / 8)
+        assert 0.8 * half_l1 < b["error"] < 1.1 * half_l1  # (at most 2 half_l1: |phi*f - f| <= |phi*f| + |f|)
+        assert b["error"] < r["error"]
+
+
+def test_smoothing_by_diffusion_is_the_gaussian_convolution():
+    from nnrep_lite.diffusion.least_favourable import _smoothed
+
+    p = dm.least_favourable_density(1000, 1.0, generator=2)
+    h = 0.05
+    y = torch.linspace(-1.0, 1.0, 400001, dtype=torch.float64)
+    py = p.density(y[:, None])
+    x = torch.tensor([-0.7, -0.3, 0.0, 0.12, 0.45, 0.98], dtype=torch.float64)
+    ref = torch.stack([torch.trapezoid(py * torch.exp(-0.5 * ((xx - y) / h) ** 2), y) for xx in x])
+    ref = ref / (h * math.sqrt(2 * math.pi))
+    assert torch.allclose(_smoothed(p, h)(x[:, None]), ref, rtol=1e-9, atol=1e-12)

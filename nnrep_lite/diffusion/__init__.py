@@ -4,7 +4,13 @@ reverse-time samplers, metrics against exact answers, baselines and rate experim
 
 from .baselines import GaussianKDE, kde, minimax_bandwidth
 from .cache import cache_dir, cached, fingerprint
-from .least_favourable import besov_sup_norm, least_favourable_density, least_favourable_level
+from .least_favourable import (
+    besov_sup_norm,
+    least_favourable_base,
+    least_favourable_density,
+    least_favourable_experiment,
+    least_favourable_level,
+)
 from .metrics import (
     bin_edges,
     density_tv,
@@ -34,5 +40,6 @@ __all__ = [
     "density_tv", "histogram_tv_floor", "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "score_error_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",
-    "least_favourable_density", "least_favourable_level", "besov_sup_norm",
+    "least_favourable_density", "least_favourable_level", "least_favourable_base", "least_favourable_experiment",
+    "besov_sup_norm",
 ]

@@ -35,13 +35,18 @@ estimator misses a constant fraction of the :math:`2^{kd}` bumps: TV :math:`\\gt
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 from .._utils import as_generator, check_int, check_real
 from ..bspline import BsplineCoefficients, BsplineDensity, refinement_mask
+from .baselines import kde
+from .metrics import density_tv
+from .rates import _seed, rate_experiment
 
-__all__ = ["least_favourable_density", "least_favourable_level", "besov_sup_norm"]
+__all__ = ["least_favourable_density", "least_favourable_level", "least_favourable_base", "besov_sup_norm",
+           "least_favourable_experiment"]
 
 ORDER = 4  # cubic B-splines
 BASE_LEVEL = 3  # the base b lives at level 3; a bump at level k uses B-splines at level k + 3
@@ -136,3 +141,59 @@ def besov_sup_norm(coeffs: BsplineCoefficients, *, s: float) -> float:
     s = check_real("s", s, low=0.0)
     return max(2.0 ** (s * q) * float(c.abs().max()) if c.numel() else 0.0
                for q, c in enumerate(coeffs.coeffs))
+
+
+def least_favourable_base() -> BsplineDensity:
+    """The base :math:`b/Z` of every :func:`least_favourable_density` (its signs all removed)."""
+    shifts = torch.tensor(list(_BASE_SHIFTS), dtype=torch.long)[:, None]
+    return BsplineDensity(torch.full_like(shifts, BASE_LEVEL), shifts, torch.ones(len(shifts), dtype=torch.float64),
+                          order=ORDER)
+
+
+def _smoothed(density: BsplineDensity, h: float):
+    """:math:`x \\mapsto (p * \\phi_h)(x) = \\mu\\, p_t(\\mu x)` with :math:`\\sigma_t/\\mu_t = h`,
+    i.e. t = log(1 + h^2)/2 (the OU-diffused density, exact)."""
+    t = 0.5 * math.log1p(h * h)
+    mu = math.exp(-t)
+    return lambda x: mu * density.diffused_density(mu * x, t)
+
+
+def least_favourable_experiment(ns: Sequence[int], smoothness: float, *, seeds: Sequence[int] = (0, 1, 2),
+                                amplitude: float = 0.9, cache: bool = True, progress: bool = False) -> list[dict]:
+    """The Gaussian KDE (minimax bandwidth) on the worst case for each n: for each n and seed, its
+    own :func:`least_favourable_density` (signs from the seed), n samples and the KDE's floor-free
+    TV by :func:`~nnrep_lite.diffusion.rate_experiment` (quadrature), plus the part the bumps
+    force on it whatever the sample: the smoothing bias of the bumps alone,
+
+    .. math::  \\tfrac12\\int\\big|\\phi_h * f_\\omega - f_\\omega\\big|\\,dx,\\qquad
+               f_\\omega = p_\\omega - b/Z,
+
+    with the KDE's bandwidth h (exact: :math:`p * \\phi_h` is an OU-diffused B-spline density).
+    Since h is many bump widths wide, this is about :math:`\\tfrac12\\|f_\\omega\\|_1 =
+    c\\,2^{-ks}\\|\\psi\\|_1/(2Z)`, i.e. :math:`\\asymp n^{-s/(2s+d)}`.
+
+    Returns rows like :func:`~nnrep_lite.diffusion.rate_experiment`'s (estimator "kde", metric
+    "tv"), each with the extra keys ``level`` (k) and ``bandwidth``, followed by rows with
+    estimator "kde bias (bumps)".
+    """
+    s = check_real("smoothness", smoothness, low=0.0, high=3.0, low_open=True, high_open=True)
+    ns = [check_int("ns", n, low=2) for n in ns]
+    seeds = [check_int("seeds", sd, low=0) for sd in seeds]
+    base = least_favourable_base()
+    rows, bias_rows = [], []
+    for n in ns:
+        for seed in seeds:
+            target = least_favourable_density(n, s, amplitude=amplitude, generator=seed)
+            row = rate_experiment(target, [n], seeds=[seed], metric="tv", estimators=("kde",), smoothness=s,
+                                  cache=cache, progress=False)[0]
+            h = kde(target.sample(n, as_generator(_seed(seed, n, 1))), smoothness=s).bandwidth  # the same draw
+            pad = 8.0 * h
+            sp, sb = _smoothed(target, h), _smoothed(base, h)
+            bias = density_tv(lambda x, sp=sp, sb=sb: sp(x) - sb(x),
+                              lambda x, t=target: t.density(x) - base.density(x), bounds=(-1 - pad, 1 + pad))
+            row.update(level=target.level, bandwidth=h)
+            rows.append(row)
+            bias_rows.append({**row, "estimator": "kde bias (bumps)", "error": bias, "tv_method": "quadrature"})
+            if progress:
+                print(f"n={n} seed={seed} k={target.level}: KDE TV {row['error']:.4g}, bump bias {bias:.4g}")
+    return rows + bias_rows
