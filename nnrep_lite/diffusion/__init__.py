@@ -23,6 +23,12 @@ from .metrics import (
     w1_distance,
 )
 from .ou import ou_mean_std, ou_sample
+from .projection import (
+    ProjectionDensity,
+    bias_variance_experiment,
+    projection_bias_variance,
+    projection_estimator,
+)
 from .rates import (
     fit_rate,
     rate_experiment,
@@ -41,5 +47,6 @@ __all__ = [
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "score_error_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",
     "least_favourable_density", "least_favourable_level", "least_favourable_base", "least_favourable_experiment",
-    "besov_sup_norm",
+    "besov_sup_norm", "ProjectionDensity", "projection_estimator", "projection_bias_variance",
+    "bias_variance_experiment",
 ]
