@@ -75,3 +75,16 @@ def test_bad_input():
         bias_variance_experiment(UNIFORM, 100, [8])
     with pytest.raises(ValueError, match="n="):
         projection_bias_variance(UNIFORM, 0, 8)
+
+
+def test_bias_variance_figure_has_no_latex_and_marks_both_best_n():
+    from nnrep_lite.viz import diffusion as viz
+    from nnrep_lite.viz import style
+
+    target = BsplineDensity.random_besov(1.0, 1, max_level=4, generator=0)
+    out = bias_variance_experiment(target, 500, [4, 8, 16, 32], seeds=[0, 1])
+    fig = viz.bias_variance_figure(out, predicted=500 ** (1 / 3), widget=False)
+    assert style.latex_in_labels(fig) == []
+    names = [t.name for t in fig.data]
+    assert any(n.startswith("measured best N") for n in names) and any("2s+d" in n for n in names)
+    assert out["best_n_terms"] in [4, 8, 16, 32] and fig.layout.xaxis.type == "log"
