@@ -4,6 +4,13 @@ reverse-time samplers, metrics against exact answers, baselines and rate experim
 
 from .baselines import GaussianKDE, kde, minimax_bandwidth
 from .cache import cache_dir, cached, fingerprint
+from .least_favourable import (
+    besov_sup_norm,
+    least_favourable_base,
+    least_favourable_density,
+    least_favourable_experiment,
+    least_favourable_level,
+)
 from .metrics import (
     bin_edges,
     density_tv,
@@ -16,6 +23,12 @@ from .metrics import (
     w1_distance,
 )
 from .ou import ou_mean_std, ou_sample
+from .projection import (
+    ProjectionDensity,
+    bias_variance_experiment,
+    projection_bias_variance,
+    projection_estimator,
+)
 from .rates import (
     fit_rate,
     rate_experiment,
@@ -33,4 +46,7 @@ __all__ = [
     "density_tv", "histogram_tv_floor", "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "score_error_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",
+    "least_favourable_density", "least_favourable_level", "least_favourable_base", "least_favourable_experiment",
+    "besov_sup_norm", "ProjectionDensity", "projection_estimator", "projection_bias_variance",
+    "bias_variance_experiment",
 ]

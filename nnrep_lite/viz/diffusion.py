@@ -16,7 +16,7 @@ from . import style
 from .style import OKABE_ITO, to_numpy
 
 __all__ = ["PALETTE", "forward_figure", "reverse_figure", "score_error_heatmap", "loss_figure",
-           "rate_figure", "bound_figure"]
+           "rate_figure", "bound_figure", "bias_variance_figure"]
 
 PALETTE = OKABE_ITO
 #: p_t, p_0 and sigma_t in plotly text (no LaTeX: JupyterLab 4 leaves it blank)
@@ -150,4 +150,35 @@ def bound_figure(values: dict, *, title: str = "Girsanov bound vs measured error
                            text=[f"{values[k]:.3g}" for k in names], textposition="outside"))
     top = max([v for v in values.values() if math.isfinite(v)] + [1e-3])
     fig.update_yaxes(title_text="total variation", range=[0, 1.25 * top])
+    return fig
+
+
+def bias_variance_figure(result: dict, *, predicted: float | None = None, title: str = "",
+                         widget: bool = True) -> go.Figure:
+    """Error of the N-term projection estimator against N at fixed n (log-log), from
+    :func:`nnrep_lite.diffusion.bias_variance_experiment`: the measured integrated squared error
+    (mean ± s.d. over seeds), the exact bias², variance and their sum (dashed: formulas), the
+    measured best N and, if given, the ``predicted`` best N = n<sup>d/(2s+d)</sup> (dotted line)."""
+    terms = [t["n_terms"] for t in result["terms"]]
+    n = result["terms"][0]["n"]
+    ise = [[r["ise"] for r in result["rows"] if r["n_terms"] == t] for t in terms]
+    fig = style.new_figure(widget, height=480, legend="below",
+                           title=title or f"bias against variance: projection estimator, n = {n}")
+    fig.add_scatter(x=terms, y=[float(np.mean(e)) for e in ise], mode="markers", name="measured ‖p̂<sub>N</sub> − p‖² (mean ± s.d.)",
+                    marker={"color": PALETTE[0], "size": 10},
+                    error_y={"type": "data", "array": [float(np.std(e, ddof=1)) if len(e) > 1 else 0.0 for e in ise],
+                             "visible": True})
+    for i, (key, label) in enumerate((("bias2", "bias² = ‖P<sub>N</sub>p − p‖² (exact)"),
+                                      ("variance", "variance (tr(G<sup>−1</sup>M) − c<sup>T</sup>Gc)/n (exact)"),
+                                      ("mise", "bias² + variance"))):
+        fig.add_scatter(x=terms, y=[t[key] for t in result["terms"]], mode="lines", name=label,
+                        line=style.theory_line(color=PALETTE[i + 1]))
+    ys = [v for t in result["terms"] for v in (t["bias2"], t["variance"]) if v > 0]
+    lo, hi = min(ys), max(ys)
+    for x, label, dash in ((result["best_n_terms"], f"measured best N = {result['best_n_terms']}", "solid"),
+                           (predicted, f"n<sup>d/(2s+d)</sup> = {predicted:.1f}" if predicted else "", "dot")):
+        if x:
+            fig.add_scatter(x=[x, x], y=[lo, hi], mode="lines", name=label, line={"color": "#555555", "dash": dash})
+    fig.update_xaxes(type="log", title_text="N (B-spline terms)", **style.log_ticks(terms))
+    fig.update_yaxes(type="log", title_text="integrated squared error", **style.log_ticks(ys))
     return fig
