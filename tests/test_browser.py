@@ -269,7 +269,7 @@ _WIDTHS = """() => Array.from(document.querySelectorAll('.jp-OutputArea-output')
 def _check_figures_follow_the_area(page, name):
     """Close the file browser (the output area widens), then open it again: every figure re-fits
     (LiveFigure's ResizeObserver; a plain FigureWidget kept its width)."""
-    seen = {"open": page.evaluate(_WIDTHS)}
+    seen = {}
     try:
         for step in ("closed", "open"):
             page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")

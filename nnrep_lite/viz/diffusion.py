@@ -113,8 +113,8 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
     ``widget=False``: a plain figure (for a panel's update, which copies its data).
     """
     fig = style.new_figure(widget, height=500, legend="below", title=title or f"{metric} vs n (log-log)")
+    all_n = [n for s in summary.values() for n in s["n"]]
     if floor is not None and summary:
-        all_n = [n for s in summary.values() for n in s["n"]]
         fig.add_traces(floor_band_traces(all_n, floor))
     for i, (est, s) in enumerate(summary.items()):
         c = PALETTE[i % len(PALETTE)]
@@ -132,7 +132,6 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
             slope, label = theory[est]
             fig.add_scatter(x=ns, y=mean[0] * (ns / ns[0]) ** slope, mode="lines", name=label,
                             line=style.theory_line(color=c))
-    all_n = [n for s in summary.values() for n in s["n"]]
     all_y = [v for s in summary.values() for m, sd in zip(s["mean"], s["std"]) for v in (m - sd, m + sd)]
     if floor is not None:
         all_y += [floor["mean"] - 2 * floor["sd"], floor["mean"] + 2 * floor["sd"]]

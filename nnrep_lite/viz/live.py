@@ -31,15 +31,13 @@ import json
 from pathlib import Path
 
 import plotly
-import plotly.basewidget as _basewidget
-import plotly.graph_objects as go
 
-__all__ = ["LiveFigure", "plotly_bundle_path"]
+__all__ = ["LiveFigure", "plotly_bundle_path"]  # noqa: F822 (LiveFigure: module __getattr__)
 
 
 def plotly_bundle_path() -> Path:
     """The file of plotly's widget bundle (its anywidget module)."""
-    return Path(_basewidget.__file__).parent / "package_data" / "widgetbundle.js"
+    return Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
 
 
 def _loader_esm() -> str:
@@ -96,7 +94,29 @@ export default async function () {{
 """
 
 
-class LiveFigure(go.FigureWidget):
-    """``go.FigureWidget`` with the same Python API whose front-end code loads once per page."""
+_CLASS = None
 
-    _esm = _loader_esm()
+
+def _live_figure_class():
+    """The class, made on first use: ``go.FigureWidget`` imports plotly's widget machinery
+    (about 1 s) and the module string reads and escapes the 5 MB bundle, which a static figure
+    or an import of the package never needs."""
+    global _CLASS
+    if _CLASS is None:
+        import plotly.graph_objects as go
+
+        class LiveFigure(go.FigureWidget):
+            """``go.FigureWidget`` with the same Python API whose front-end code loads once per
+            page and whose width follows its output area."""
+
+            _esm = _loader_esm()
+
+        LiveFigure.__module__ = __name__
+        _CLASS = LiveFigure
+    return _CLASS
+
+
+def __getattr__(name: str):
+    if name == "LiveFigure":
+        return _live_figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .live import LiveFigure
+from . import live as _live
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -110,8 +110,6 @@ def log_ticks(values) -> dict:
     """``tickvals``/``ticktext`` for a log axis covering ``values``: at 1, 2, 5 x 10^k over up to
     2.5 decades, 1 and 3 x 10^k up to 4, powers of ten beyond (plotly's own minor labels on a log
     axis are drawn smaller than the projector's tick font, and crowd on a wide range)."""
-    import math
-
     v = np.asarray([x for x in np.ravel(values) if np.isfinite(x) and x > 0], dtype=float)
     if v.size == 0:
         return {}
@@ -160,12 +158,10 @@ def fit_log_ticks(fig, *, refit: bool = False):
     """Give every log axis of ``fig`` :func:`log_ticks` labels covering its data (traces and
     their error bars); axes that already carry tick values keep them unless ``refit`` (a live
     figure whose data changed). Returns ``fig``."""
-    layout = fig.layout
-    for name in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
-        axis = layout[name]
+    for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:  # no copy of the layout (live updates)
         if axis.type != "log" or (axis.tickvals is not None and not refit):
             continue
-        values = _axis_values(fig, name)
+        values = _axis_values(fig, axis.plotly_name)
         ticks = log_ticks(np.concatenate(values)) if values else {}
         if ticks and tuple(axis.tickvals or ()) != tuple(ticks["tickvals"]):  # no message if unchanged
             axis.update(**ticks)
@@ -175,7 +171,7 @@ def fit_log_ticks(fig, *, refit: bool = False):
 def new_figure(widget: bool = False, *, height: int = DEFAULT_HEIGHT, legend: str = "below",
                **layout) -> go.Figure:
     """An empty ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``) in the projector style."""
-    fig = LiveFigure() if widget else go.Figure()
+    fig = _live.LiveFigure() if widget else go.Figure()
     fig.update_layout(**projector_layout(height=height, legend=legend, **layout))
     return style_axes(fig)
 
@@ -215,7 +211,7 @@ def subplots(n_panels: int, *, widget: bool = False, titles=None, panel_height: 
                         vertical_spacing=min(0.3, 0.5 / rows) if rows > 1 else 0.0,
                         specs=grid_specs)
     if widget:
-        fig = LiveFigure(fig)
+        fig = _live.LiveFigure(fig)
     height = layout.pop("height", panel_height * rows + 40)
     return apply_style(fig, height=height, legend=legend, **layout)
 
@@ -314,3 +310,9 @@ def to_numpy(x) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
+
+
+def __getattr__(name: str):
+    if name == "LiveFigure":  # style.LiveFigure(fig): the class, made on first use (see viz.live)
+        return _live.LiveFigure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipywidgets as w
 import plotly.graph_objects as go
 
-from ..viz.live import LiveFigure
+from ..viz import live
 
 __all__ = ["panel_box", "figures_in"]
 
@@ -30,7 +30,7 @@ def figures_in(children) -> list:
 def panel_box(children, **kwargs) -> w.VBox:
     """``VBox(children)``, the container of every panel; its figures must be ``LiveFigure`` s."""
     children = list(children)
-    plain = [f for f in figures_in(children) if not isinstance(f, LiveFigure)]
+    plain = [f for f in figures_in(children) if not isinstance(f, live.LiveFigure)]
     if plain:
         raise ValueError(f"panel_box got {len(plain)} plain go.FigureWidget figure(s): build live figures "
                          "with nnrep_lite.viz.style.new_figure(widget=True) or LiveFigure(fig)")
