@@ -53,7 +53,7 @@ def test_reverse_panel_t_min_stops_one_chain(target):
         calls.append(t)
         return target.score(x, t)
 
-    p = ReversePanel(target, score, n=300, steps=40, t_min=1e-2, seed=4)
+    p = ReversePanel(target, score, n=300, steps=40, t_min=1e-2, seed=4, preview_n=0)  # no table: calls counted
     grid = time_grid(8.0, 1e-4, 40).tolist()
     assert p._chain["ts"] == grid
     last = max(k for k, t in enumerate(grid) if t >= 1e-2)
@@ -124,14 +124,39 @@ def test_reverse_panel_draws_a_preview_then_the_same_result_as_without():
     target = GaussianMixture([[-0.5], [0.4]], [[0.02], [0.03]], [0.5, 0.5])
     a = ReversePanel(target, n=2000, steps=10, seed=3, preview_n=100)
     b = ReversePanel(target, n=2000, steps=10, seed=3, preview_n=0)
+    assert a._table is not None and b._table is None
     drawn = []
     draw = a._draw
-    a._draw = lambda samples: (drawn.append((samples.shape[0], a.status.value)), draw(samples))
+    a._draw = lambda samples: (drawn.append((samples.clone(), a.status.value)), draw(samples))
     a.controls["steps"].value = 20
     b.controls["steps"].value = 20
-    assert [n for n, _ in drawn] == [100, 2000]
-    assert "preview" in a.status.value or "measured TV" in a.status.value
+    # 1-D: the preview is the same chain (n samples, the same noise) with the tabulated score
+    assert [x.shape[0] for x, _ in drawn] == [2000, 2000]
+    assert "measured TV" in a.status.value
     assert list(a.fig.data[0].y) == list(b.fig.data[0].y) and a.status.value == b.status.value
+    preview, exact = drawn[0][0], drawn[1][0]
+    assert float((preview - exact).abs().max()) < 0.05  # a close preview, not the exact chain
+    assert not torch.equal(preview, exact)
     drawn.clear()
     a.controls["t_min"].value = 1e-2  # only where the chain stops: no preview
-    assert [n for n, _ in drawn] == [2000]
+    assert [x.shape[0] for x, _ in drawn] == [2000]
+    # without a table (e.g. a target of dim > 1) the preview is the exact chain on preview_n samples
+    a._table = None
+    drawn.clear()
+    statuses = []
+    a._draw = lambda samples: (drawn.append((samples.clone(), None)), statuses.append(a.status.value), draw(samples))
+    a.controls["t_max"].value = 6.0
+    assert [x.shape[0] for x, _ in drawn] == [100, 2000]
+
+
+def test_reverse_panel_previews_a_t_min_far_below_the_computed_chain():
+    target = GaussianMixture([[-0.5], [0.4]], [[0.02], [0.03]], [0.5, 0.5])
+    a = ReversePanel(target, n=2000, steps=40, seed=3, t_min=0.3)
+    b = ReversePanel(target, n=2000, steps=40, seed=3, t_min=0.3, preview_n=0)
+    drawn = []
+    draw = a._draw
+    a._draw = lambda samples: (drawn.append(a.status.value), draw(samples))
+    a.controls["t_min"].value = 1e-3  # many grid steps not computed yet: a preview first
+    b.controls["t_min"].value = 1e-3
+    assert len(drawn) == 2 and "preview" in drawn[0] and "tabulated" in drawn[0]
+    assert list(a.fig.data[0].y) == list(b.fig.data[0].y) and a.status.value == b.status.value

@@ -11,6 +11,7 @@ import torch
 from scipy.integrate import quad
 
 from nnrep_lite.mfld import gld as G
+from nnrep_lite.viz import mfld as V
 
 
 def test_fokker_planck_conserves_mass_and_relaxes_to_gibbs():
@@ -72,16 +73,50 @@ def test_gld_panel_previews_a_new_beta_then_shows_the_full_run():
     from nnrep_lite.widgets.mfld import GLDPanel
 
     small = dict(n_particles=400, time=2.0, eta=0.01, points=30, snapshots=5, seed=1)
-    a, b = GLDPanel(preview_particles=100, **small), GLDPanel(preview_particles=0, **small)
-    notes = []
+    a, b = GLDPanel(**small), GLDPanel(preview=False, **small)
+    notes, titles = [], []
     show = a.show
-    a.show = lambda note=None: (notes.append(note), show(note))[1]
+    a.show = lambda note=None: (notes.append(note), titles.append(a.fig_tv.layout.title.text), show(note))[2]
     a.controls["beta"].value = 4.0
     b.controls["beta"].value = 4.0
-    assert len(notes) == 2 and "preview with 100 particles" in notes[0] and notes[1] is None
+    assert len(notes) == 2 and "Fokker-Planck solution" in notes[0] and notes[1] is None
     assert [tr.y.tolist() if hasattr(tr.y, "tolist") else list(tr.y) for tr in a.fig.data] == \
            [tr.y.tolist() if hasattr(tr.y, "tolist") else list(tr.y) for tr in b.fig.data]
     assert a.status.value == b.status.value and "#009E73" in a.status.value
+    assert a.fig_tv.layout.title.text == b.fig_tv.layout.title.text and "nan" not in a.fig_tv.layout.title.text
+    assert [list(t.y) for t in a.fig_tv.data] == [list(t.y) for t in b.fig_tv.data]
     notes.clear()
     a.controls["beta"].value = 3.0  # computed before (the first beta): no preview
     assert notes == [None]
+
+
+def test_gld_experiment_without_particles_is_the_same_grid_solution():
+    from nnrep_lite.mfld import gld as G
+
+    kw = dict(beta=2.5, eta=0.01, time=3.0, n_particles=300, x0_mean=[-1.0], x0_std=0.2,
+              bounds=[(-2.2, 2.2)], points=30, snapshots=7, seed=2)
+    full = G.gld_experiment(G.double_well(1.0), **kw)
+    grid = G.gld_experiment(G.double_well(1.0), particles=False, **kw)
+    np.testing.assert_array_equal(grid["times"], full["times"])  # the same snapshot times
+    np.testing.assert_allclose(grid["tv_fp"], full["tv_fp"], rtol=1e-12)
+    assert grid["gap"] == full["gap"] and grid["tv_floor"] == full["tv_floor"]
+    assert np.isnan(grid["tv_particles"]).all() and grid["particles"] is None and not grid["has_particles"]
+    assert "nan" not in V.gld_tv_figure(grid).layout.title.text + V.gld_density_title(grid)
+
+
+def test_replace_updates_in_place_only_when_nothing_is_left_over():
+    import plotly.graph_objects as go
+
+    from nnrep_lite.viz.style import LiveFigure
+    from nnrep_lite.widgets.mfld import _replace
+
+    fig = LiveFigure(go.Figure([go.Scatter(x=[0, 1], y=[1, 2], name="a")], layout=dict(title_text="one")))
+    first = fig.data[0]
+    _replace(fig, go.Figure([go.Scatter(x=[0, 1], y=[3, 4], name="b")], layout=dict(title_text="two")))
+    assert fig.data[0] is first and list(fig.data[0].y) == [3, 4] and fig.layout.title.text == "two"
+    # a new figure without the old trace's error bars, or with other trace types: all replaced
+    fig.data[0].error_y = dict(array=[0.1, 0.1])
+    _replace(fig, go.Figure([go.Scatter(x=[0, 1], y=[5, 6])]))
+    assert fig.data[0].error_y.array is None and list(fig.data[0].y) == [5, 6]
+    _replace(fig, go.Figure([go.Bar(x=[0], y=[1])]))
+    assert [t.type for t in fig.data] == ["bar"]

@@ -36,13 +36,19 @@ from .rates import (
     summarize,
     train_diffusion_model,
 )
-from .sampling import probability_flow_sample, reverse_sde_sample, sde_update, time_grid
+from .sampling import (
+    TabulatedScore,
+    probability_flow_sample,
+    reverse_sde_sample,
+    sde_update,
+    time_grid,
+)
 from .score_net import ScoreMLP, sinusoidal_embedding
 from .training import dsm_loss, sample_times, train_score
 
 __all__ = [
     "ou_mean_std", "ou_sample", "ScoreMLP", "sinusoidal_embedding", "dsm_loss", "sample_times",
-    "train_score", "reverse_sde_sample", "sde_update", "probability_flow_sample", "time_grid", "tv_distance",
+    "train_score", "reverse_sde_sample", "sde_update", "TabulatedScore", "probability_flow_sample", "time_grid", "tv_distance",
     "density_tv", "histogram_tv_floor", "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "score_error_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",

@@ -429,6 +429,9 @@ def gld_density_traces(result, index: int = -1) -> list:
 
 def gld_density_title(result, index: int = -1) -> str:
     t = result["times"][index]
+    if not result.get("has_particles", True):  # a preview: the grid solution alone
+        return (f"GLD at β = {result['beta']:g}, t = {t:.1f}: TV to Gibbs {result['tv_fp'][index]:.3f}"
+                " (Fokker-Planck; particles running)")
     return (f"GLD at β = {result['beta']:g}, t = {t:.1f}: TV to Gibbs {result['tv_particles'][index]:.3f}"
             f" (particles), {result['tv_fp'][index]:.3f} (Fokker-Planck)")
 
@@ -445,8 +448,9 @@ def gld_tv_figure(result, *, widget=False):
     """TV to the Gibbs measure over time (log y): particles, Fokker-Planck, the spectral-gap rate
     and the particles' Monte-Carlo floor."""
     t = np.asarray(result["times"])
-    fig = _fig(widget, title=(f"decay to the Gibbs measure: measured rate {result['rate']:.4f},"
-                              f" spectral gap {result['gap']:.4f}"),
+    rate = (f"measured rate {result['rate']:.4f}" if result.get("has_particles", True)
+            else "particles running")
+    fig = _fig(widget, title=f"decay to the Gibbs measure: {rate}, spectral gap {result['gap']:.4f}",
                xaxis_title="time t", yaxis_title="TV(p<sub>t</sub>, Gibbs)", yaxis_type="log", height=440)
     fig.add_scatter(x=t[1:], y=result["tv_particles"][1:], mode="markers", marker=dict(size=8, color=PALETTE[5]),
                     name="GLD particles (histogram)")

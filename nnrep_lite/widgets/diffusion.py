@@ -83,8 +83,11 @@ class ReversePanel:
     reuses the chain it has computed: a t_min change costs at most the grid steps not yet
     computed. The other controls restart the chain. A t_min on a grid time gives exactly
     :func:`~nnrep_lite.diffusion.reverse_sde_sample` on that part of the grid (tested).
-    A change that restarts the chain first draws a preview, the same chain for ``preview_n``
-    samples (the status line says so), then the full ``n`` (``preview_n=0``: no preview)."""
+    A change that restarts the chain first draws a preview (the status line says so), then the
+    exact chain: for a 1-D target the same chain (n samples, the same noise) with the score read
+    from a :class:`~nnrep_lite.diffusion.TabulatedScore` built once with the panel (40-60x
+    cheaper than the exact score; the two chains' TVs agree to about 1e-3), otherwise the exact
+    chain for ``preview_n`` samples (``preview_n=0``: no preview)."""
 
     def __init__(self, target, score_fn=None, *, n: int = 20000, steps: int = 100, t_max: float = 8.0,
                  t_min: float = 1e-3, method: str = "euler", grid: str = "geometric", seed: int = 0,
@@ -110,6 +113,11 @@ class ReversePanel:
                                style=LABEL),
         }
         self.t_floor = min(10.0 ** self.controls["t_min"].min, float(t_min))
+        self._table = None
+        if target.dim == 1 and self.preview_n > 0:
+            self._table = dm.TabulatedScore(self.score_fn, t_min=self.t_floor,
+                                            t_max=max(self.controls["t_max"].max, float(t_max)),
+                                            nx=768, nt=96)
         self.status = w.HTML()
         self.result: dict = {}
         samples = self._measure()
@@ -123,12 +131,13 @@ class ReversePanel:
     def _key(self, c: dict) -> tuple:
         return (float(c["t_max"]), int(c["steps"]), c["grid"], c["method"])
 
-    def _new_chain(self, c: dict, n: int) -> dict:
+    def _new_chain(self, c: dict, n: int, score_fn=None) -> dict:
         check_choice("method", c["method"], dm.sampling.SDE_METHODS)
         ts = dm.time_grid(float(c["t_max"]), self.t_floor, int(c["steps"]), c["grid"]).tolist()
         gen = as_generator(self.seed)
         y0 = randn((n, self.target.dim), generator=gen, device="cpu", dtype=torch.float64)
-        return {"key": self._key(c), "ts": ts, "ys": [y0], "scores": [], "noises": [], "gen": gen, "n": n}
+        return {"key": self._key(c), "ts": ts, "ys": [y0], "scores": [], "noises": [], "gen": gen, "n": n,
+                "score_fn": score_fn or self.score_fn}
 
     def _sample(self, c: dict, chain: dict | None = None):
         """Samples at t_min and the number of steps taken, from the chain on the grid of
@@ -160,16 +169,23 @@ class ReversePanel:
         """The score at the k-th grid state and the k-th noise draw (in the sampler's order)."""
         if len(ch["scores"]) == k:
             y = ch["ys"][k]
-            ch["scores"].append(dm.sampling._score(self.score_fn, y, ch["ts"][k], ch["n"], self.target.dim))
+            ch["scores"].append(dm.sampling._score(ch["score_fn"], y, ch["ts"][k], ch["n"], self.target.dim))
             ch["noises"].append(randn(y.shape, generator=ch["gen"], device=y.device, dtype=y.dtype))
 
-    def _measure(self):
+    def _measure(self, draw=None):
+        """Samples for the controls' setting, then their TV and error terms in the status line;
+        ``draw(samples)`` (the histogram) is called before those are computed (the early
+        stopping TV is a quadrature: up to 0.14 s for a small new t_min)."""
         c = {k: v.value for k, v in self.controls.items()}
         key = tuple(sorted(c.items()))
         if key in self._runs:  # the same setting again (a slider moved back): no resampling
             samples, self.result, self.status.value = self._runs[key]
+            if draw is not None:
+                draw(samples)
             return samples
         samples, taken = self._sample(c)
+        if draw is not None:
+            draw(samples)
         tv = dm.tv_distance(samples, self.target, bins=self.bins)
         tm = float(c["t_min"])
         if tm not in self._es_cache and self.target.dim == 1:
@@ -196,21 +212,35 @@ class ReversePanel:
 
     def _preview(self, c: dict) -> None:
         """A change that restarts the chain at n samples takes about a second (the exact score,
-        ``steps`` times): first the same chain for ``preview_n`` samples (a tenth of the cost),
-        drawn and said to be a preview in the status line, then the full one."""
-        if self.preview_n <= 0 or self.n < 4 * self.preview_n:
+        ``steps`` times): first a preview, drawn and said to be one in the status line (the
+        same chain with the tabulated score for a 1-D target, else the exact chain for
+        ``preview_n`` samples), then the exact one. A t_min below the part of the chain computed
+        so far previews the same way when more than 5 grid steps are missing."""
+        if self.preview_n <= 0:
             return
-        if tuple(sorted(c.items())) in self._runs or (self._chain and self._chain["key"] == self._key(c)):
-            return  # shown before, or only t_min moved: fast already
-        samples, taken = self._sample(c, self._new_chain(c, self.preview_n))
-        self._draw(samples)
-        self.status.value = (f"<i>preview: {self.preview_n} samples, {taken} steps; computing n = {self.n} "
+        if tuple(sorted(c.items())) in self._runs:
+            return  # shown before
+        ch = self._chain
+        if ch and ch["key"] == self._key(c):  # only t_min moved: fast unless many steps are missing
+            missing = sum(1 for t in ch["ts"] if t >= float(c["t_min"])) - len(ch["ys"])
+            if missing <= 5:
+                return
+        if self._table is not None:
+            samples, taken = self._sample(c, self._new_chain(c, self.n, self._table))
+            what = f"tabulated score, n = {self.n}"
+        elif self.n >= 4 * self.preview_n:
+            samples, taken = self._sample(c, self._new_chain(c, self.preview_n))
+            what = f"{self.preview_n} samples"
+        else:
+            return
+        self.status.value = (f"<i>preview ({what}, {taken} steps); computing the exact score for n = {self.n} "
                              f"(measured TV when done)…</i>")
+        self._draw(samples)
 
     def _on_change(self, _=None):
         try:
             self._preview({k: v.value for k, v in self.controls.items()})
-            self._draw(self._measure())
+            self._measure(draw=self._draw)
         except Exception as exc:
             self.status.value = _error_html(exc)
 

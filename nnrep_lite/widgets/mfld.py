@@ -47,7 +47,20 @@ def _slope_text(fit: dict, theory: float) -> str:
 
 
 def _replace(fig, new):
-    """Swap the traces and layout of a FigureWidget in place for those of ``new``."""
+    """Swap the traces and layout of a FigureWidget for those of ``new``: in place, one message
+    and one redraw, when the traces are of the same types (else all replaced)."""
+    layout = new.layout.to_plotly_json()
+    traces = [{k: v for k, v in t.to_plotly_json().items() if k != "uid"} for t in new.data]
+    # in place only where nothing of the old figure would be left over (update merges)
+    same = len(fig.data) == len(traces) and all(
+        old.type == fresh.get("type") and set(old.to_plotly_json()) - {"uid"} <= set(fresh)
+        for old, fresh in zip(fig.data, traces))
+    if same and set(fig.layout.to_plotly_json()) <= set(layout):
+        with fig.batch_update():
+            for old, fresh in zip(fig.data, traces):
+                old.update(fresh)
+            fig.layout.update(layout)
+        return
     fig.data = ()
     fig.add_traces(list(new.data))
     fig.layout = new.layout
@@ -263,15 +276,16 @@ class BatchComplexityPanel:
 
 class GLDPanel:
     """GLD on a 1-D double well: move β (recomputes particles, the grid Fokker-Planck solution and
-    the spectral gap; each β is computed once, after a preview with ``preview_particles``
-    particles; 0: no preview) or the time t (scrubs the run's snapshots)."""
+    the spectral gap; each β is computed once, after a preview of the grid solution alone,
+    drawn first and said so in the status line; ``preview=False``: none) or the time t (scrubs
+    the run's snapshots)."""
 
     def __init__(self, *, beta: float = 3.0, barrier: float = 1.0, n_particles: int = 4000, eta: float = 0.01,
                  time: float = 40.0, points: int = 60, snapshots: int = 40, seed: int = 0,
-                 preview_particles: int = 500):
+                 preview: bool = True):
         from ..mfld import gld as G
 
-        self.preview_particles = int(preview_particles)
+        self.preview = bool(preview)
         self._G = G
         self.potential = G.double_well(barrier)
         self.sizes = dict(eta=eta, time=time, n_particles=n_particles, points=points, snapshots=snapshots, seed=seed)
@@ -290,15 +304,15 @@ class GLDPanel:
         self.widget = panel_box([self.controls["beta"], self.controls["t"], self.status, self.fig, self.fig_tv])
         self.show()
 
-    def _compute(self, beta, n_particles: int | None = None):
+    def _compute(self, beta, particles: bool = True):
         key = round(float(beta), 6)
         s = self.sizes
-        if n_particles is not None or key not in self._cache:
+        if not particles or key not in self._cache:
             result = self._G.gld_experiment(
-                self.potential, beta=beta, eta=s["eta"], time=s["time"], n_particles=n_particles or s["n_particles"],
+                self.potential, beta=beta, eta=s["eta"], time=s["time"], n_particles=s["n_particles"],
                 x0_mean=[-1.0], x0_std=0.2, bounds=[(-2.2, 2.2)], points=s["points"], snapshots=s["snapshots"],
-                seed=s["seed"])
-            if n_particles is not None:  # a preview: not kept
+                seed=s["seed"], particles=particles)
+            if not particles:  # a preview: not kept
                 return result
             self._cache[key] = result
         return self._cache[key]
@@ -307,12 +321,12 @@ class GLDPanel:
         beta = self.controls["beta"].value
         try:
             n = self.sizes["n_particles"]
-            if round(float(beta), 6) not in self._cache and self.preview_particles * 4 <= n:
-                # a new beta takes about half a second (n particles, time/eta steps): first the same
-                # run with fewer particles (the grid Fokker-Planck part is the same), said so below
-                self.result = self._compute(beta, self.preview_particles)
+            if round(float(beta), 6) not in self._cache and self.preview:
+                # a new beta takes about half a second (n particles, time/eta steps): first the
+                # grid Fokker-Planck solution alone (a tenth of that), said so below
+                self.result = self._compute(beta, particles=False)
+                self.show(note=f"Fokker-Planck solution; running {n} particles…")
                 _replace(self.fig_tv, V.gld_tv_figure(self.result))
-                self.show(note=f"preview with {self.preview_particles} particles; computing {n}…")
             self.result = self._compute(beta)
         except ValueError as exc:
             self.status.value = _status("error", str(exc))
@@ -327,8 +341,8 @@ class GLDPanel:
             for trace, new in zip(self.fig.data, V.gld_density_traces(r, i)):
                 trace.y = new.y
             self.fig.layout.title.text = V.gld_density_title(r, i)
-        text = (f"β = {r['beta']:g}: spectral gap {r['gap']:.4f}, measured decay rate "
-                f"{r['rate']:.4f}, t = {r['times'][i]:.1f}")
+        rate = f"{r['rate']:.4f}" if r.get("has_particles", True) else "(particles running)"
+        text = f"β = {r['beta']:g}: spectral gap {r['gap']:.4f}, measured decay rate {rate}, t = {r['times'][i]:.1f}"
         self.status.value = _status("busy", f"{text} ({note})") if note else _status("ok", text)
         return r
 
