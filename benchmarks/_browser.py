@@ -107,16 +107,18 @@ def lab_command(port: int, tok: str, root: Path) -> list[str]:
     return cmd
 
 
-def write_lab_settings(tmp: Path) -> None:
-    """No news or update toasts over the notebook, and every cell laid out (not only those
-    scrolled into view) so that probes see every output."""
+def write_lab_settings(tmp: Path, windowing: str = "none") -> None:
+    """No news or update toasts over the notebook, and the notebook's windowing mode: ``"none"``
+    (the default here: every cell laid out, not only those scrolled into view, so that probes
+    see every output) or JupyterLab's own default ``"contentVisibility"`` (offscreen cells stay
+    in the page but are not laid out: what a lecturer has)."""
     notif = tmp / "settings" / "@jupyterlab" / "apputils-extension"
     notif.mkdir(parents=True, exist_ok=True)
     (notif / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     tracker = tmp / "settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True, exist_ok=True)
-    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": windowing}))
 
 
 #: the open notebook's kernel state, or null while another tab is current

@@ -8,8 +8,9 @@ pressing Enter (spread over its range, never a value it showed; a selection slid
 moves over option indices, by arrow-key steps away from its nearer end), a dropdown or toggle group to an
 option not chosen yet, a checkbox flipped, a button clicked, a number box given a new value.
 
-Each change is timed in the page from the input event (the Enter key, the select's change, the
-pointer press; a capture listener on the document stamps ``performance.now()``) until a figure of
+Each change is timed in the page from the input event (the Enter key after the value was typed,
+the select's change, the pointer press; a capture listener on the document stamps
+``performance.now()``) until a figure of
 that output shows new data: a MutationObserver on the output compares, on every DOM change of a
 ``.js-plotly-plot``, what its traces hold (type, visibility, length and a weighted sum of x, y, z
 and text) with what they held before the input. That is the new state on screen; a panel whose
@@ -43,6 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BUDGET_S = 0.150
 WORST_BUDGET_S = 1.0
 QUIET_S = 0.8
+#: JupyterLab 4's default windowing mode, as a lecturer has it (offscreen cells are not laid
+#: out, so a control's change does not lay out the whole notebook; the browser tests use "none")
+WINDOWING = "contentVisibility"
 
 #: controls of every output that holds a figure, each marked with data-nnrep-bench="i"
 _CONTROLS = """() => {
@@ -116,6 +120,39 @@ _ARM = """(area) => {
       (gd.data || []).map((tr) => [tr.type, tr.visible, summary(tr.x), summary(tr.y), summary(tr.z),
                                     summary(tr.text)].join('|')).join(';')).join('#');
   st.before = shows();
+  // when the kernel's replies arrive (widget messages): kernel and wire time apart from the redraw
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  if (kernel && window.__nnrepKernel !== kernel) {
+    window.__nnrepKernel = kernel;
+    kernel.iopubMessage.connect((_k, msg) => {
+      const s = window.__nnrepBench;
+      if (!s || s.t0 === null || msg.header.msg_type !== 'comm_msg') return;
+      const t = performance.now();
+      // the kernel's clock (header.date, ms) on the page's clock: performance.timeOrigin + now
+      const sent = Date.parse(msg.header.date) - performance.timeOrigin;
+      if (s.firstMsg === null) s.firstMsg = t;
+      s.lastMsg = t;
+      if (s.shown === null) { s.msgBeforeShown = t; s.msgSent = sent; }
+    });
+    kernel.iopubMessage.connect((_k, msg) => {
+      const s = window.__nnrepBench;
+      if (!s || s.t0 === null || s.busySent !== null || msg.header.msg_type !== 'status'
+          || msg.content.execution_state !== 'busy') return;
+      s.busySent = Date.parse(msg.header.date) - performance.timeOrigin;
+    });
+  }
+  st.firstMsg = null; st.lastMsg = null; st.msgBeforeShown = null; st.msgSent = null; st.busySent = null;
+  st.wsSend = null;
+  if (!window.__nnrepWs) {  // when the page hands the change to its websocket
+    window.__nnrepWs = true;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      const s = window.__nnrepBench;
+      if (s && s.t0 !== null && s.wsSend === null) s.wsSend = performance.now();
+      return send.call(this, data);
+    };
+  }
   const obs = window.__nnrepObs = new MutationObserver((muts) => {
     const t = performance.now();
     if (st.t0 === null) return;
@@ -175,16 +212,28 @@ def _slider_values(ctrl: dict, count: int) -> list[str]:
     return out
 
 
+def _prepare(page, ctrl: dict, value) -> None:
+    """What comes before the input event: typing a value into a slider's readout or a number box
+    (the clock starts at the Enter key, not at the click that focuses the box)."""
+    el = page.locator(f'[data-nnrep-bench="{ctrl["id"]}"]')
+    kind = ctrl["kind"]
+    if kind == "slider" and not _is_selection_slider(ctrl):
+        readout = el.locator(".widget-readout")
+        readout.click()
+        readout.fill(value)
+    elif kind == "number":
+        box = el.locator("input[type=number]") if el.locator("input[type=number]").count() else el
+        box.fill(str(value))
+
+
 def _act(page, ctrl: dict, value) -> None:
+    """The input event itself (after :func:`_prepare`)."""
     el = page.locator(f'[data-nnrep-bench="{ctrl["id"]}"]')
     kind = ctrl["kind"]
     if kind == "slider" and _is_selection_slider(ctrl):  # one key step
         el.locator("[role=slider]").press(value)
     elif kind == "slider":
-        readout = el.locator(".widget-readout")
-        readout.click()
-        readout.fill(value)
-        readout.press("Enter")
+        el.locator(".widget-readout").press("Enter")
     elif kind == "dropdown":
         el.locator("select").select_option(value)
     elif kind == "toggles":
@@ -195,7 +244,6 @@ def _act(page, ctrl: dict, value) -> None:
         el.click()
     elif kind == "number":
         box = el.locator("input[type=number]") if el.locator("input[type=number]").count() else el
-        box.fill(str(value))
         box.press("Enter")
 
 
@@ -246,8 +294,10 @@ def measure_control(page, ctrl: dict, changes: int, timeout_s: float = 120) -> d
     previews or streams, the first result it shows, which its status line names), and until the
     last redraw (``end_median_s``, ``end_worst_s``: the refined or finished state). A change that
     redraws but moves no data (a layout-only control) counts its last redraw for both."""
-    shown, to_end, to_first, no_redraw = [], [], [], 0
+    shown, to_end, to_first, no_redraw, msg = [], [], [], 0, []
+    parts = {"to_socket": [], "to_kernel": [], "kernel": [], "wire": [], "page": []}
     for value in _plan(ctrl, changes):
+        _prepare(page, ctrl, value)
         page.evaluate(_ARM, ctrl["area"])
         _act(page, ctrl, value)
         handle = page.wait_for_function(_DONE, arg=QUIET_S, timeout=timeout_s * 1000, polling=50)
@@ -258,12 +308,24 @@ def measure_control(page, ctrl: dict, changes: int, timeout_s: float = 120) -> d
         to_end.append((st["last"] - st["t0"]) / 1000)
         to_first.append((st["first"] - st["t0"]) / 1000)
         shown.append(((st["shown"] if st["shown"] is not None else st["last"]) - st["t0"]) / 1000)
+        if st.get("msgBeforeShown") is not None:  # the kernel's last message before the new data showed
+            msg.append((st["msgBeforeShown"] - st["t0"]) / 1000)
+            if st.get("busySent") is not None and st.get("msgSent") is not None and st["shown"] is not None:
+                if st.get("wsSend") is not None:  # input until the page sends it
+                    parts["to_socket"].append((st["wsSend"] - st["t0"]) / 1000)
+                parts["to_kernel"].append((st["busySent"] - st["t0"]) / 1000)  # input until the kernel starts
+                parts["kernel"].append((st["msgSent"] - st["busySent"]) / 1000)  # until it sends the new data
+                parts["wire"].append((st["msgBeforeShown"] - st["msgSent"]) / 1000)  # until the page has it
+                parts["page"].append((st["shown"] - st["msgBeforeShown"]) / 1000)  # until it is drawn
     med = lambda v: statistics.median(v) if v else None  # noqa: E731
     return {
         "kind": ctrl["kind"], "label": ctrl["label"], "changes": len(to_end), "no_redraw": no_redraw,
         "median_s": med(shown), "worst_s": max(shown) if shown else None,
         "end_median_s": med(to_end), "end_worst_s": max(to_end) if to_end else None,
         "first_redraw_median_s": med(to_first),
+        "kernel_message_median_s": med(msg),  # input to the widget message that drew the new data
+        # medians of where the time to new data goes (clocks of one machine, 1 ms resolution)
+        "split_median_s": {k: med(v) for k, v in parts.items()},
     }
 
 
@@ -281,7 +343,7 @@ def measure(notebooks, *, profile: str, changes: int):
         root.mkdir()
         for nb in notebooks:
             shutil.copy(nb, root / nb.name)
-        B.write_lab_settings(tmp)
+        B.write_lab_settings(tmp, windowing=WINDOWING)
         port, tok = B.free_port(), B.token()
         base = f"http://127.0.0.1:{port}"
         env = B.server_env(tmp, profile)
@@ -338,7 +400,7 @@ def records(quick: bool = False, device: str = "cpu") -> list[dict]:
     bad = bool(errors or failed or not timed)
     worst_median = max(timed, key=lambda k: timed[k]["median_s"]) if timed else None
     worst_single = max(timed, key=lambda k: timed[k]["worst_s"]) if timed else None
-    common = {"profile": "default", "changes_per_control": changes, "viewport": B.VIEWPORT,
+    common = {"profile": "default", "changes_per_control": changes, "viewport": B.VIEWPORT, "windowing": WINDOWING,
               "notebooks": [nb.stem for nb in notebooks], "subset": bool(only),
               "notebook_run_s": run_s, "notebook_errors": errors, "control_errors": failed,
               "no_redraw": sorted(k for k, v in per_control.items() if v.get("no_redraw")),

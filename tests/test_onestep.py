@@ -487,3 +487,28 @@ def test_lower_block_cholesky_matches_torch_float64(block):
     b = torch.randn(n, generator=g, dtype=F64)
     x = ridge_mod._solve_rows(rows, starts, b)
     np.testing.assert_allclose(x.numpy(), np.linalg.solve(K.numpy() + 0.5 * np.eye(n), b.numpy()), rtol=1e-11)
+
+
+@pytest.mark.parametrize("shape", [(64, 160), (160, 64)])
+def test_step_gram_matches_the_direct_spectrum_for_every_step(shape):
+    from nnrep_lite.onestep import StepGram, spectrum_and_top_vector
+
+    gen = torch.Generator().manual_seed(3)
+    W0 = torch.randn(shape, generator=gen, dtype=torch.float64) / shape[0] ** 0.5
+    beta = torch.randn(shape[0], 1, generator=gen, dtype=torch.float64)
+    G0 = beta @ torch.randn(1, shape[1], generator=gen, dtype=torch.float64) / shape[1] \
+        + 0.01 * torch.randn(shape, generator=gen, dtype=torch.float64)
+    sg = StepGram(W0, G0)
+    for c in (0.0, 0.5, 3.0, 40.0):
+        s, u = sg.spectrum_and_top_vector(c)
+        s_ref, u_ref = spectrum_and_top_vector(W0 + c * G0)
+        torch.testing.assert_close(s, s_ref, rtol=1e-10, atol=1e-10 * float(s_ref[0]))
+        if c >= 3.0:  # a separated spike: the same top vector up to sign
+            assert abs(float(u @ u_ref)) == pytest.approx(1.0, abs=1e-9)
+    # A kept from an earlier draw of the same W0 gives the same result
+    s2, _ = StepGram(W0, G0, A=sg.A).spectrum_and_top_vector(3.0)
+    torch.testing.assert_close(s2, sg.spectrum_and_top_vector(3.0)[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="G0.shape"):
+        StepGram(W0, G0[:, :-1])
+    with pytest.raises(ValueError, match="c="):
+        sg.spectrum_and_top_vector(float("nan"))

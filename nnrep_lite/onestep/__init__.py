@@ -35,6 +35,7 @@ from .model import (
 from .ridge import ck_risk, ntk_kernel, ntk_risk, ridge_predict, ridge_risk, solve_spd
 from .spectrum import (
     singular_values,
+    StepGram,
     spectrum_and_top_vector,
     spike_overlap,
     top_left_singular_vector,
@@ -96,4 +97,5 @@ __all__ = [
     "spike_theta",
     "top_left_singular_vector",
     "spectrum_and_top_vector",
+    "StepGram",
 ]

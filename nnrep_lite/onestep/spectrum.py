@@ -6,7 +6,7 @@ import torch
 
 from .._utils import as_generator
 
-__all__ = ["singular_values", "top_left_singular_vector", "spectrum_and_top_vector", "spike_overlap"]
+__all__ = ["singular_values", "top_left_singular_vector", "spectrum_and_top_vector", "spike_overlap", "StepGram"]
 
 
 def singular_values(W: torch.Tensor) -> torch.Tensor:
@@ -73,6 +73,62 @@ def spectrum_and_top_vector(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
         u1 = u1 / u1.norm()
     s = evals.clamp_min(0.0).sqrt().flip(0)
     return s.to(W.dtype), u1.to(W.dtype)
+
+
+class StepGram:
+    """The spectrum of ``W1 = W0 + c G0`` for any step ``c``, from three Gram products formed
+    once: ``W1 W1^T = A + c B + c^2 C`` with ``A = W0 W0^T``, ``B = W0 G0^T + G0 W0^T``,
+    ``C = G0 G0^T`` (or the ``W^T W`` side when d > N), in float64.
+
+    A live step-size slider then costs no matrix product of W: :meth:`spectrum_and_top_vector`
+    forms the Gram matrix in three passes, takes its eigenvalues (``eigvalsh``: about half of
+    ``eigh``) and u1 by two steps of inverse iteration shifted just above the top eigenvalue
+    (one Cholesky factorisation of ``sigma I - W1 W1^T``, positive definite; each step shrinks the
+    error by ``(sigma - lambda_1) / (sigma - lambda_2)``, about 1e-8 with a spike). Same values
+    as :func:`spectrum_and_top_vector` on ``W0 + c G0`` (tested to 1e-10).
+    """
+
+    def __init__(self, W0: torch.Tensor, G0: torch.Tensor, *, A: torch.Tensor | None = None):
+        """``A``: ``W0 W0^T`` (or ``W0^T W0`` when d > N) in float64 if already formed (e.g.
+        kept while only G0 changes), as :attr:`A` of an earlier ``StepGram`` of the same W0."""
+        if W0.shape != G0.shape or W0.dim() != 2:
+            raise ValueError(f"G0.shape={tuple(G0.shape)} is invalid: must equal W0.shape={tuple(W0.shape)} (d, N)")
+        self.W0, self.G0, self.dtype = W0, G0, W0.dtype
+        self.wide = W0.shape[0] <= W0.shape[1]
+        w, g = W0.to(torch.float64), G0.to(torch.float64)
+        if not self.wide:
+            w, g = w.T, g.T
+        self.A = w @ w.T if A is None else A
+        cross = w @ g.T
+        self.B = cross + cross.T
+        self.C = g @ g.T
+
+    def spectrum_and_top_vector(self, c: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """All min(d, N) singular values of ``W0 + c G0``, descending, and its top left singular
+        vector u1 (d,); in W0's dtype; the sign of u1 is arbitrary."""
+        c = float(c)
+        if c != c or c in (float("inf"), float("-inf")):
+            raise ValueError(f"c={c} is invalid: must be finite")
+        gram = self.A + c * self.B + (c * c) * self.C
+        evals = torch.linalg.eigvalsh(gram)
+        top = float(evals[-1])
+        shift = top + 1e-9 * max(abs(top), 1e-300) + 1e-300
+        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+        chol, info = torch.linalg.cholesky_ex(shift * eye - gram)
+        if int(info) != 0:  # not positive definite at this shift (round-off): the full eigh
+            v = torch.linalg.eigh(gram)[1][:, -1]
+        else:
+            gen = torch.Generator(device="cpu").manual_seed(0)
+            v = torch.randn(gram.shape[0], 1, generator=gen, dtype=gram.dtype).to(gram.device)
+            for _ in range(2):
+                v = torch.cholesky_solve(v, chol)
+                v = v / v.norm()
+            v = v[:, 0]
+        if not self.wide:  # v is a right singular vector: u1 = W1 v / |W1 v|
+            v = (self.W0.to(torch.float64) + c * self.G0.to(torch.float64)) @ v
+            v = v / v.norm()
+        s = evals.clamp_min(0.0).sqrt().flip(0)
+        return s.to(self.dtype), v.to(self.dtype)
 
 
 def spike_overlap(u1: torch.Tensor, beta: torch.Tensor) -> float:
