@@ -34,8 +34,8 @@ from .model import (
 )
 from .ridge import ck_risk, ntk_kernel, ntk_risk, ridge_predict, ridge_risk, solve_spd
 from .spectrum import (
-    singular_values,
     StepGram,
+    singular_values,
     spectrum_and_top_vector,
     spike_overlap,
     top_left_singular_vector,
