@@ -21,6 +21,10 @@ def test_forward_panel_t_slider_moves_histogram_and_curves(target):
     after = [tuple(tr.y) for tr in p.fig.data]
     assert all(b != a for b, a in zip(before, after))
     assert "μ<sub>t</sub>" in p.status.value
+    # the update sends exactly what a fresh figure at t = 1 holds
+    fresh = viz.forward_figure(p.x_grid, *p._compute(1.0), t=1.0, bins=p.bins, bounds=p.bounds, widget=False)
+    assert [(list(a.x), list(a.y)) for a in p.fig.data] == [(list(b.x), list(b.y)) for b in fresh.data]
+    assert p.fig.layout.title.text == fresh.layout.title.text
 
 
 def test_reverse_panel_controls_and_error_status(target):

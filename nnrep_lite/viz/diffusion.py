@@ -40,7 +40,7 @@ def forward_figure(x_grid, density, score, samples, *, t: float, bins: int = 60,
     ``widget=False``: a plain figure (a panel's update copies its data: a live figure per
     update would open a widget in the page each time)."""
     fig = style.subplots(2, widget=False, max_cols=1, shared_xaxes=True, panel_height=260, legend="below",
-                         title=f"forward OU process at t = {t:.3g}", bargap=0)
+                         title=forward_title(t), bargap=0)
     centres, heights, width = _hist(samples, bins, bounds)
     fig.add_bar(x=centres, y=heights, width=width, name="histogram of X<sub>t</sub> (forward samples)",
                 marker_color=PALETTE[5], opacity=0.6, row=1, col=1)
@@ -52,6 +52,18 @@ def forward_figure(x_grid, density, score, samples, *, t: float, bins: int = 60,
     fig.update_yaxes(title_text=f"∇log {P_T}(x)", row=2, col=1)
     fig.update_xaxes(title_text="x", row=2, col=1)
     return style.LiveFigure(fig) if widget else fig
+
+
+def forward_title(t: float) -> str:
+    return f"forward OU process at t = {t:.3g}"
+
+
+def forward_trace_data(x_grid, density, score, samples, *, bins: int = 60, bounds=(-1.5, 1.5)) -> list[dict]:
+    """The (x, y) of :func:`forward_figure`'s three traces, in its order (histogram, p_t, score):
+    what a panel's update sends, without building a figure (that took 40 of its 45 ms)."""
+    centres, heights, _ = _hist(samples, bins, bounds)
+    xs = _np(x_grid)
+    return [{"x": centres, "y": heights}, {"x": xs, "y": _np(density)}, {"x": xs, "y": _np(score)}]
 
 
 def reverse_figure(x_grid, density, samples, *, bins: int = 60, bounds=(-1.2, 1.2),

@@ -57,12 +57,11 @@ class ForwardPanel:
         t = float(self.controls["t"].value)
         try:
             dens, score, xt = self._compute(t)
-            new = viz.forward_figure(self.x_grid, dens, score, xt, t=t, bins=self.bins, bounds=self.bounds,
-                                     widget=False)
+            data = viz.forward_trace_data(self.x_grid, dens, score, xt, bins=self.bins, bounds=self.bounds)
             with self.fig.batch_update():
-                for old, fresh in zip(self.fig.data, new.data):
-                    old.x, old.y = fresh.x, fresh.y
-                self.fig.layout.title.text = new.layout.title.text
+                for old, fresh in zip(self.fig.data, data):
+                    old.x, old.y = fresh["x"], fresh["y"]
+                self.fig.layout.title.text = viz.forward_title(t)
             mu, sig = dm.ou_mean_std(t)
             self.status.value = f"μ<sub>t</sub> = e<sup>−t</sup> = {mu:.4f}, σ<sub>t</sub> = {sig:.4f}"
         except Exception as exc:  # shown in the panel, never a traceback
