@@ -9,6 +9,7 @@ pytest.importorskip("ipywidgets")
 
 from nnrep_lite import mfld as M  # noqa: E402
 from nnrep_lite.viz import mfld as V  # noqa: E402
+from nnrep_lite.widgets import mfld as mw  # noqa: E402
 from nnrep_lite.widgets.mfld import DensityPanel, ErrorDecompositionPanel, MFLDTrainingPanel  # noqa: E402
 
 
@@ -67,6 +68,48 @@ def test_error_decomposition_panel_switches_terms():
     assert list(panel.fig.data[-1].y) != y0 and panel.fig.layout.xaxis.type == "log"
     panel.controls["term"].value = panel.TERMS[2]
     assert "SG excess" in panel.status.value
+
+
+def test_error_decomposition_panel_draws_each_point_as_it_comes():
+    """Each term's figure fills in point by point (the status line says how many), and the end is
+    the same figure as a run that streams nothing."""
+    z, y = M.make_regression(32, 1, noise=0.1, generator=0)
+    obj = M.Regression(z, y, lambda1=0.01)
+    sizes = {
+        "eta": dict(etas=[0.02, 0.04, 0.08], n_particles=200, dim=2, steps=60, burn_in=20, generator=0),
+        "particles": dict(ns=[8, 16, 32], replicas=2, eta=0.2, lambda2=0.002, steps=60, n_ref=64),
+        "batch": dict(batch_sizes=[1, 4, 32], n_particles=16, replicas=2, eta=0.2, lambda2=0.002, steps=60),
+    }
+    panel = ErrorDecompositionPanel(obj, sizes, auto_run=False)
+    statuses = []
+    replace = mw._replace
+    try:
+        mw._replace = lambda fig, new: (statuses.append(panel.status.value), replace(fig, new))
+        mw._Throttle.__call__, saved = (lambda self: True), mw._Throttle.__call__
+        for term, experiment in zip(panel.TERMS, (M.gaussian_eta_bias, M.particle_number_experiment,
+                                                  M.sg_excess_experiment)):
+            statuses.clear()
+            if panel.controls["term"].value == term:
+                panel.run()
+            else:
+                panel.controls["term"].value = term  # a term not measured yet: measured now
+            res = panel.results[term]
+            shown = [s for s in statuses if "points shown" in s]
+            assert len(shown) == 2, statuses  # after the first and the second of three points
+            s = dict(sizes[{panel.TERMS[0]: "eta", panel.TERMS[1]: "particles", panel.TERMS[2]: "batch"}[term]])
+            first = s.pop({"etas", "ns", "batch_sizes"}.intersection(s).pop())
+            if experiment is M.gaussian_eta_bias:
+                plain = experiment(first, **s)
+            else:
+                s.setdefault("burn_in", s["steps"] // 4) if experiment is M.sg_excess_experiment else None
+                plain = experiment(obj, first, **s)
+            key = {"eta": "measured", "particles": "error", "batch": "sg"}[
+                {panel.TERMS[0]: "eta", panel.TERMS[1]: "particles", panel.TERMS[2]: "batch"}[term]]
+            assert res[key] == plain[key]  # streaming changes nothing that is measured
+    finally:
+        mw._replace = replace
+        mw._Throttle.__call__ = saved
+    assert "points shown" not in panel.status.value
 
 
 @pytest.mark.parametrize("problem", DensityPanel.PROBLEMS)

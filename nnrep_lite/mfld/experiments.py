@@ -38,6 +38,14 @@ def fit_slope(xs, ys) -> dict:
     return {"slope": float(coef[0]), "intercept": float(coef[1]), "stderr": float(math.sqrt(cov[0, 0]))}
 
 
+def _fit_so_far(xs, ys) -> dict:
+    """:func:`fit_slope` where it is defined (two or more positive values), else NaNs."""
+    try:
+        return fit_slope(xs, ys)
+    except ValueError:
+        return {"slope": math.nan, "intercept": math.nan, "stderr": math.nan}
+
+
 def gaussian_eta_bias(
     etas,
     *,
@@ -50,6 +58,7 @@ def gaussian_eta_bias(
     groups: int = 10,
     generator=None,
     dtype=torch.float64,
+    partial=None,
 ) -> dict:
     """Stationary bias of the per-coordinate variance of MFLD on :class:`Quadratic`, by simulation.
 
@@ -60,6 +69,8 @@ def gaussian_eta_bias(
     ``E X^2 - v_0`` is estimated as the tail mean of ``X^2 - Y^2`` (a control variate: same
     expectation, far smaller variance), with a standard error from ``groups`` independent groups
     of particles. ``exact`` is ``v_eta - v_0`` with ``v_eta = lambda2/(2 lambda1 (1-lambda1 eta))``.
+    ``partial(result)``: called after each ``eta`` but the last with the result so far (its fit
+    NaN until two points): what a live panel draws while the rest runs.
     """
     lambda1 = check_real("lambda1", lambda1, low=0.0, low_open=True)
     lambda2 = check_real("lambda2", lambda2, low=0.0, low_open=True)
@@ -99,6 +110,8 @@ def gaussian_eta_bias(
         out["stderr"].append(float(per_group.std() / math.sqrt(groups)))
         out["plain"].append(float(acc_plain.mean() / m) - v0)
         out["exact"].append(obj.stationary_variance(lambda2, eta) - v0)
+        if partial is not None and len(out["eta"]) < len(etas):
+            partial({**out, "fit": _fit_so_far(out["eta"], out["measured"]), "v0": v0, "partial": True})
     out["fit"] = fit_slope(out["eta"], out["measured"])
     out["v0"] = v0
     return out
@@ -184,6 +197,7 @@ def particle_number_experiment(
     init_scale: float = 1.0,
     dtype=torch.float64,
     callback=None,
+    partial=None,
 ) -> dict:
     """The 1/N term: stationary ``E||f_{mu_N} - f_{mu*}||^2`` against ``N``.
 
@@ -192,7 +206,10 @@ def particle_number_experiment(
     squared prediction error every ``every`` steps (its curve over time) and average it over the
     last ``tail`` fraction of the run (time-averaging cuts the variance); ``F`` likewise (the
     plateau). ``fit`` is the log-log slope of the replica-mean error against ``N`` (theory: -1).
+    ``callback(point)`` gets each N's point; ``partial(result)`` the result so far after each N
+    but the last (``ns`` the ones measured; its fit NaN until two points).
     """
+    ns = list(ns)
     ref = reference_prediction(objective, n_particles=n_ref, eta=eta, lambda2=lambda2,
                                steps=ref_steps or steps, tail=tail, every=every,
                                init_scale=init_scale, generator=10**6, dtype=dtype)
@@ -211,6 +228,10 @@ def particle_number_experiment(
         out.setdefault("final_particles", {})[n_part] = r["particles"]
         if callback is not None:
             callback({"N": n_part, "error": out["error"][-1], "F_plateau": out["F_plateau"][-1]})
+        if partial is not None and len(out["error"]) < len(ns):
+            done = ns[: len(out["error"])]
+            partial({**out, "ns": done, "fit": _fit_so_far(done, out["error"]), "partial": True,
+                     "tail_start": _tail_start(steps, tail)})
     out["fit"] = fit_slope(out["ns"], out["error"])
     out["tail_start"] = _tail_start(steps, tail)
     return out

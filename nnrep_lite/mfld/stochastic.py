@@ -74,6 +74,7 @@ def sg_excess_experiment(
     init_scale: float = 1.0,
     dtype=torch.float64,
     callback=None,
+    partial=None,
 ) -> dict:
     """The stochastic-gradient term at stationarity, resolved.
 
@@ -91,6 +92,10 @@ def sg_excess_experiment(
     ``svrg_batches``: SVRG-MFLD at those ``B`` with anchor period ``svrg_period`` (default
     ``round(sqrt(n))``, the inner-loop length of the SVRG analyses), its gradient cost per step
     ``2B/n + 1/m`` against SG's ``B/n`` (full-data gradients; recording ``F`` is not counted).
+
+    ``callback(point)`` is called with each batch size's point; ``partial(result)`` with the
+    result so far after each (``batch_sizes`` the ones measured, the fit over them, no SVRG or
+    step-size points yet): what a live panel draws while the rest runs.
     """
     n = objective.n_data
     n_particles = check_int("n_particles", n_particles, low=1)
@@ -124,6 +129,11 @@ def sg_excess_experiment(
             out[key].append(res[name])
         if callback is not None:
             callback({"B": b, **res})
+        if partial is not None and len(out["sg"]) < len(batch_sizes):
+            done = batch_sizes[: len(out["sg"])]
+            pts = [(f, e) for f, e, ok, bb in zip(out["factor"], out["sg"], out["sg_resolved"], done) if ok and bb < n]
+            partial({**out, "batch_sizes": list(done), "fit": fit_with_interval(*zip(*pts)) if len(pts) >= 2 else None,
+                     "etas": [], "eta_excess": [], "eta_sem": [], "eta_resolved": [], "partial": True})
     pts = [(f, e) for f, e, ok, b in zip(out["factor"], out["sg"], out["sg_resolved"], batch_sizes) if ok and b < n]
     out["fit"] = fit_with_interval(*zip(*pts)) if len(pts) >= 2 else None
 

@@ -104,7 +104,7 @@ def eta_bias_figure(result, *, widget=False):
                     name="exact: λ<sub>2</sub>/(2λ<sub>1</sub>(1−λ<sub>1</sub>η)) − λ<sub>2</sub>/(2λ<sub>1</sub>)")
     fig.add_scatter(x=eta, y=result["measured"], mode="markers", marker=dict(size=10, color=PALETTE[0]),
                     error_y=dict(type="data", array=2 * np.asarray(result["stderr"])),
-                    name=f"simulated (slope {result['fit']['slope']:.2f})")
+                    name=f"simulated ({_slope_label(result['fit'])})")
     _log_ticks(fig, "x", eta)
     _log_ticks(fig, "y", result["exact"], [m for m in result["measured"] if m > 0])
     return style.fit_log_ticks(fig)
@@ -121,7 +121,7 @@ def particle_number_figure(result, *, widget=False):
     fig.add_scatter(x=ns, y=c / ns, mode="lines", line=dict(dash="dash", color=PALETTE[7]), name="C/N")
     fig.add_scatter(x=ns, y=err, mode="markers", marker=dict(size=10, color=PALETTE[0]),
                     error_y=dict(type="data", array=2 * np.asarray(result["error_sem"])),
-                    name=f"measured (slope {result['fit']['slope']:.2f})")
+                    name=f"measured ({_slope_label(result['fit'])})")
     _log_ticks(fig, "x", ns)
     _log_ticks(fig, "y", err, c / ns)
     return style.fit_log_ticks(fig)
@@ -411,6 +411,12 @@ def complexity_figure(result, *, widget=False):
 
 
 # ------------------------------------------------------------------ GLD and its Fokker-Planck equation
+
+
+def _slope_label(fit) -> str:
+    """A legend's slope, or what it waits for (a figure drawn while its points come in)."""
+    slope = fit["slope"] if fit else math.nan
+    return f"slope {slope:.2f}" if math.isfinite(slope) else "slope: from 2 points"
 
 
 def gld_density_traces(result, index: int = -1) -> list:

@@ -210,21 +210,33 @@ class ErrorDecompositionPanel:
             self.status.value = _status("ok", msg)
             return res
         self.status.value = _status("busy", f"measuring {term} ...")
+        figure = {self.TERMS[0]: V.eta_bias_figure, self.TERMS[1]: V.particle_number_figure,
+                  self.TERMS[2]: V.sg_factor_figure}[term]
+        throttle = _Throttle(0.1)
+
+        def partial(res, key, total):  # each point as it is measured: the figure fills in
+            if throttle():
+                _replace(self.fig, figure(res))
+                self.status.value = _status("busy", f"measuring {term}: {len(res[key])} of {total} points shown ...")
+
         try:
             if term == self.TERMS[0]:
                 s = dict(self.sizes["eta"])
-                res = M.gaussian_eta_bias(s.pop("etas"), **s)
+                etas = s.pop("etas")
+                res = M.gaussian_eta_bias(etas, **s, partial=lambda r: partial(r, "eta", len(etas)))
                 new = V.eta_bias_figure(res)
                 msg = _slope_text(res["fit"], 1)
             elif term == self.TERMS[1]:
                 s = dict(self.sizes["particles"])
-                res = M.particle_number_experiment(self.objective, s.pop("ns"), **s)
+                ns = s.pop("ns")
+                res = M.particle_number_experiment(self.objective, ns, **s, partial=lambda r: partial(r, "ns", len(ns)))
                 new = V.particle_number_figure(res)
                 msg = _slope_text(res["fit"], -1)
             else:
                 s = dict(self.sizes["batch"])
                 s.setdefault("burn_in", s["steps"] // 4)
-                res = M.sg_excess_experiment(self.objective, s.pop("batch_sizes"), **s)
+                bs = s.pop("batch_sizes")
+                res = M.sg_excess_experiment(self.objective, bs, **s, partial=lambda r: partial(r, "sg", len(bs)))
                 new = V.sg_factor_figure(res)
                 msg = "SG excess " + ", ".join(f"B={b}: {e:.2e}" for b, e in zip(res["batch_sizes"], res["sg"]))
                 if res["fit"] is not None:
