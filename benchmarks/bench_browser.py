@@ -69,8 +69,11 @@ _CONTROLS = """() => {
       const h = el.querySelector('[role=slider]');
       const r = el.querySelector('.widget-readout');
       if (!h || !r) return;
+      const ns = el.querySelector('.noUi-target');
+      const step = ns && ns.noUiSlider ? ns.noUiSlider.options.step : null;
       add(el, 'slider', {min: +h.getAttribute('aria-valuemin'), max: +h.getAttribute('aria-valuemax'),
-                         now: +h.getAttribute('aria-valuenow'), readout: r.textContent.trim()});
+                         now: +h.getAttribute('aria-valuenow'), readout: r.textContent.trim(),
+                         step: typeof step === 'number' ? step : null});
     });
     area.querySelectorAll('.widget-dropdown').forEach((el) => {
       const s = el.querySelector('select');
@@ -135,15 +138,18 @@ _ARM = """(area) => {
       s.lastMsg = t;
       if (s.shown === null) { s.msgBeforeShown = t; s.msgSent = sent; }
     });
-    kernel.iopubMessage.connect((_k, msg) => {
+    kernel.iopubMessage.connect((_k, msg) => {  // every request the kernel takes, and its end
       const s = window.__nnrepBench;
-      if (!s || s.t0 === null || s.busySent !== null || msg.header.msg_type !== 'status'
-          || msg.content.execution_state !== 'busy') return;
-      s.busySent = Date.parse(msg.header.date) - performance.timeOrigin;
+      if (!s || s.t0 === null || msg.header.msg_type !== 'status') return;
+      const state = msg.content.execution_state;
+      if (state === 'busy') {
+        s.busy += 1;
+        if (s.busySent === null) s.busySent = Date.parse(msg.header.date) - performance.timeOrigin;
+      } else if (state === 'idle') s.idle += 1;
     });
   }
   st.firstMsg = null; st.lastMsg = null; st.msgBeforeShown = null; st.msgSent = null; st.busySent = null;
-  st.wsSend = null;
+  st.wsSend = null; st.busy = 0; st.idle = 0;
   if (!window.__nnrepWs) {  // when the page hands the change to its websocket
     window.__nnrepWs = true;
     const send = WebSocket.prototype.send;
@@ -173,15 +179,21 @@ _ARM = """(area) => {
       if (!s || s.t0 !== null) return;
       if (e.type === 'keydown' && !/^(Enter|Arrow)/.test(e.key)) return;
       s.t0 = performance.now();
+      s.t0Event = e.type + ':' + (e.key || '') + ':' + ((e.target && e.target.className) || '').toString().slice(0, 60);
     };
     for (const type of ['keydown', 'change', 'pointerdown'])
       document.addEventListener(type, window.__nnrepStamp, true);
   }
 }"""
 
+#: done: every request the kernel took since the input has ended (its iopub status went idle as
+#: often as busy; the status bar's "Idle" shows only cell executions, not widget messages), the
+#: kernel is idle, and nothing has changed for ``quiet`` seconds
 _DONE = """(quiet) => {
   const s = window.__nnrepBench, bar = document.querySelector('#jp-main-statusbar');
-  const idle = bar && /Idle/.test(bar.textContent);
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  const idle = bar && /Idle/.test(bar.textContent) && (!kernel || kernel.status === 'idle') && s.idle >= s.busy;
   const since = performance.now() - Math.max(s.last || 0, s.t0 || 0);
   return s.t0 !== null && idle && since > quiet * 1000 ? s : null;
 }"""
@@ -199,10 +211,13 @@ def _slider_values(ctrl: dict, count: int) -> list[str]:
     integer = all(float(v).is_integer() for v in (lo, hi, now)) and "." not in ctrl["readout"] and "e" not in ctrl["readout"]
     fractions = [0.8, 0.2, 0.6, 0.35, 0.9, 0.1, 0.7, 0.45, 0.95, 0.05, 0.55, 0.25]
     out, seen = [], {round(now, 9)}
+    step = ctrl.get("step")
     for f in fractions:
         if len(out) == count:
             break
         x = lo + f * (hi - lo)
+        if step:  # a position the slider can take (its handle's grid), as dragging gives
+            x = lo + round((x - lo) / step) * step
         if integer:
             x = float(round(x))
         if round(x, 9) in seen:
@@ -302,6 +317,9 @@ def measure_control(page, ctrl: dict, changes: int, timeout_s: float = 120) -> d
         _act(page, ctrl, value)
         handle = page.wait_for_function(_DONE, arg=QUIET_S, timeout=timeout_s * 1000, polling=50)
         st = handle.json_value()
+        if os.environ.get("NNREP_BENCH_DEBUG"):
+            print(ctrl["label"], value, {k: st.get(k) for k in ("t0Event", "t0", "wsSend", "busySent", "shown", "n")},
+                  flush=True)
         if not st["n"]:
             no_redraw += 1
             continue
