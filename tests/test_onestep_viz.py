@@ -126,3 +126,21 @@ def test_regime_panel_is_deterministic():
     assert list(a.fig.data[0].y) == list(b.fig.data[0].y)
     with pytest.raises(ValueError, match=r"^psi1=3.0"):
         AlphaRiskPanel(**{**kw, "psi1": 3.0})
+
+
+def test_alpha_risk_panel_draws_the_first_seed_then_the_mean():
+    from nnrep_lite.widgets.onestep import AlphaRiskPanel
+
+    kw = dict(d=12, psi1=2.0, psi1_options=(1.0, 2.0), alphas=(-0.5, 0.0, 0.5))
+    panel = AlphaRiskPanel(seeds=(0, 1), **kw)
+    drawn = []
+    draw = panel._draw
+    panel._draw = lambda note="": (drawn.append((note, panel.sweep["seeds_done"])), draw(note))
+    panel.controls["psi1"].value = 1.0
+    assert [d[1] for d in drawn] == [1, 2] and "seed 1 of 2" in drawn[0][0] and drawn[1][0] == ""
+    plain = os1.risk_vs_alpha(kw["alphas"], psi1=1.0, d=12, seeds=(0, 1))
+    np.testing.assert_allclose(panel.sweep["ck1_mean"], plain["ck1_mean"], rtol=1e-12)
+    fresh = viz.alpha_risk_figure(plain)
+    assert [list(t.y) for t in panel.fig.data] == [list(t.y) for t in fresh.data]
+    assert "seed" not in panel.status.value  # the end: the mean over both seeds
+    np.testing.assert_array_equal(panel.sweep["ck1"], plain["ck1"])

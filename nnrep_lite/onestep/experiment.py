@@ -376,10 +376,17 @@ def risk_vs_alpha(
                           dtype=dtype, device=device, spectrum=False, rank_one=False)  # fmt: skip
         ck1[s] = [r["risk"]["ck1"] for r in res]
         ck[s] = res[0]["risk"]["ck"]
-        if callback is not None:
-            callback({"index": s, "seed": seed, "ck1": ck1[: s + 1], "ck": ck[: s + 1]})
+        if callback is not None:  # "result": the summary over the seeds so far (a live panel draws it)
+            callback({"index": s, "seed": seed, "ck1": ck1[: s + 1], "ck": ck[: s + 1],
+                      "result": _alpha_summary(alphas, ck1[: s + 1], ck[: s + 1], target=target,
+                                               activation=activation, psi1=psi1, d=d, N=N, n=n)})
+    return _alpha_summary(alphas, ck1, ck, target=target, activation=activation, psi1=psi1, d=d, N=N, n=n)
+
+
+def _alpha_summary(alphas, ck1, ck, *, target, activation, psi1, d, N, n) -> dict:
+    """:func:`risk_vs_alpha`'s result from its per-seed risks ``ck1`` (S, len(alphas)), ``ck`` (S,)."""
     ratio = ck1 / ck[:, None]
-    S = len(seeds)
+    S = len(ck)
 
     def se(x, axis=0):
         return np.std(x, axis=axis, ddof=1) / math.sqrt(S) if S > 1 else np.full(np.shape(x.mean(axis)), np.nan)
@@ -388,4 +395,4 @@ def risk_vs_alpha(
             "ck1_mean": ck1.mean(0), "ck1_se": se(ck1), "ck_mean": float(ck.mean()),
             "ck_se": float(se(ck)), "ratio": ratio, "ratio_mean": ratio.mean(0), "ratio_se": se(ratio),
             "floor": nonlinear_energy(target), "psi1": psi1, "d": d, "N": N, "n": n,
-            "target": target, "activation": activation}  # fmt: skip
+            "target": target, "activation": activation, "seeds_done": S}  # fmt: skip

@@ -171,18 +171,36 @@ class AlphaRiskPanel:
         self.controls["psi1"].observe(self._on_change, names="value")
         self.widget = panel_box([self.controls["psi1"], self.status, self.fig])
 
-    def _measure(self):
+    def _measure(self, live: bool = False):
+        """The sweep at the slider's psi1; ``live``: the first seeds' result is drawn as soon as
+        it is measured (the status line says how many seeds it holds), then the mean over all."""
         psi1 = float(self.controls["psi1"].value)
-        self.sweep = os1.risk_vs_alpha(self.alphas, psi1=psi1, **self._kw)
+        n_seeds = len(self._kw["seeds"])
+
+        def partial(info):
+            if live and info["index"] + 1 < n_seeds:
+                self.sweep = info["result"]
+                self._draw(note=f" (seed {info['index'] + 1} of {n_seeds}; the rest running…)")
+
+        self.sweep = os1.risk_vs_alpha(self.alphas, psi1=psi1, **self._kw, callback=partial)
+        self.status.value = self._status_text()
+
+    def _status_text(self, note: str = "") -> str:
         sw = self.sweep
-        self.status.value = (
-            f"α = {sw['alphas'][0]:.1f}: risk / initial CK = {sw['ratio_mean'][0]:.3f}; "
-            f"α = {sw['alphas'][-1]:.1f}: risk / floor = {sw['ck1_mean'][-1] / sw['floor']:.3f}"
-        )
+        return (f"α = {sw['alphas'][0]:.1f}: risk / initial CK = {sw['ratio_mean'][0]:.3f}; "
+                f"α = {sw['alphas'][-1]:.1f}: risk / floor = {sw['ck1_mean'][-1] / sw['floor']:.3f}{note}")
 
     def _on_change(self, change=None):
-        if not _measured(self):
+        try:
+            self._measure(live=True)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            self.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
             return
+        self._draw()
+
+    def _draw(self, note: str = ""):
+        if note:
+            self.status.value = self._status_text(note)
         with self.fig.batch_update():
             for old, new in zip(self.fig.data, viz.alpha_risk_traces(self.sweep)):
                 old.update(new.to_plotly_json())
