@@ -27,7 +27,8 @@ TV_METHODS = ("auto", "histogram")
 
 _TRAIN_DEFAULTS = {"width": 128, "depth": 3, "steps": 3000, "batch_size": 256, "lr": 2e-3,
                    "t_min": 1e-3, "t_max": 8.0, "time_sampling": "log_uniform",
-                   "weighting": "sigma2", "lr_decay": True, "weight_decay": 0.0}
+                   "weighting": "sigma2", "lr_decay": True, "weight_decay": 0.0,
+                  "lr_final": 0.05, "ema": 0.0, "x_features": 0, "x_max_frequency": 16.0}
 
 
 def _seed(*parts: int) -> int:
@@ -45,7 +46,8 @@ def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = Tr
         raise ValueError(f"train_kwargs={sorted(unknown)} is invalid: must be among {sorted(_TRAIN_DEFAULTS)}")
     d = data.shape[1]
     device = torch.device(device) if device is not None else default_device()
-    model = ScoreMLP(d, cfg["width"], cfg["depth"], seed=seed % 2**31, device=device)
+    model = ScoreMLP(d, cfg["width"], cfg["depth"], x_features=cfg["x_features"],
+                     x_max_frequency=cfg["x_max_frequency"], seed=seed % 2**31, device=device)
 
     def compute():
         t0 = time.perf_counter()
@@ -53,6 +55,7 @@ def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = Tr
                            lr=cfg["lr"], t_min=cfg["t_min"], t_max=cfg["t_max"],
                            time_sampling=cfg["time_sampling"], weighting=cfg["weighting"],
                            lr_decay=cfg["lr_decay"], weight_decay=cfg["weight_decay"],
+                           lr_final=cfg["lr_final"], ema=cfg["ema"],
                            generator=as_generator(seed % 2**62), progress=progress, callback=callback)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return {"state": state, "train_time_s": time.perf_counter() - t0,
