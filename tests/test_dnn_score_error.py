@@ -149,3 +149,17 @@ def test_experiment_refuses_bad_input(kwargs, name):
     args = {"ns": [50], "smoothness": 1.0, **kwargs}
     with pytest.raises(ValueError, match=name):
         dm.dnn_score_error_experiment(_target(), args.pop("ns"), n_mc=16, n_times=4, cache=False, device="cpu", **args)
+
+
+def test_new_training_options_at_their_defaults_keep_the_old_cache_keys(monkeypatch, tmp_path):
+    """Caches written before lr_final, ema and the Fourier features existed stay valid: at their
+    defaults the keys leave them out (and training is unchanged)."""
+    monkeypatch.setenv("NNREP_CACHE_DIR", str(tmp_path))
+    data = _target().sample(32, 0)
+    old_cfg = {"width": 4, "depth": 1, "steps": 3, "batch_size": 8, "lr": 2e-3, "t_min": 1e-3, "t_max": 8.0,
+               "time_sampling": "log_uniform", "weighting": "sigma2", "lr_decay": True, "weight_decay": 0.0}
+    key = dm.fingerprint({"what": "ScoreMLP/dsm", "data": data, "seed": 0, "cfg": old_cfg, "device": "cpu"})
+    dm.train_diffusion_model(data, seed=0, device="cpu", width=4, depth=1, steps=3, batch_size=8)
+    assert (tmp_path / "models" / f"{key}.pt").exists()
+    _, info = dm.train_diffusion_model(data, seed=0, device="cpu", width=4, depth=1, steps=3, batch_size=8, ema=0.5)
+    assert not info["cached"]  # a non-default value is part of the key

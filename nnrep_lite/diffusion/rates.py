@@ -31,6 +31,15 @@ _TRAIN_DEFAULTS = {"width": 128, "depth": 3, "steps": 3000, "batch_size": 256, "
                   "lr_final": 0.05, "ema": 0.0, "x_features": 0, "x_max_frequency": 16.0}
 
 
+# keys added after models were first cached: left out of cache keys at their defaults (which train
+# exactly as before they existed), so existing caches stay valid
+_LATER_KEYS = ("lr_final", "ema", "x_features", "x_max_frequency")
+
+
+def _cache_cfg(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if not (k in _LATER_KEYS and v == _TRAIN_DEFAULTS[k])}
+
+
 def _seed(*parts: int) -> int:
     return int(fingerprint(list(parts))[:12], 16)
 
@@ -61,7 +70,7 @@ def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = Tr
         return {"state": state, "train_time_s": time.perf_counter() - t0,
                 "final_loss": hist["loss"][-1]}
 
-    params = {"what": "ScoreMLP/dsm", "data": data, "seed": seed, "cfg": cfg, "device": device.type}
+    params = {"what": "ScoreMLP/dsm", "data": data, "seed": seed, "cfg": _cache_cfg(cfg), "device": device.type}
     out, hit = cached("models", params, compute, enabled=cache)
     model.load_state_dict(out["state"])
     model.eval()
@@ -136,7 +145,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
             params = {"tv_method": how, "target": tfp, "n": n, "seed": seed, "metric": metric, "est": est,
                       "n_eval": n_eval, "bins": bins, "bounds": list(bounds), "t_min": tm,
                       "smoothness": smoothness, "steps": sample_steps, "method": sample_method,
-                      "train": {**_TRAIN_DEFAULTS, **train_kwargs}, "device": device.type}
+                      "train": _cache_cfg({**_TRAIN_DEFAULTS, **train_kwargs}), "device": device.type}
 
             def compute(est=est, data=data, ref=ref, n=n, seed=seed, tm=tm, how=how):
                 train_time = 0.0
