@@ -163,3 +163,12 @@ def test_new_training_options_at_their_defaults_keep_the_old_cache_keys(monkeypa
     assert (tmp_path / "models" / f"{key}.pt").exists()
     _, info = dm.train_diffusion_model(data, seed=0, device="cpu", width=4, depth=1, steps=3, batch_size=8, ema=0.5)
     assert not info["cached"]  # a non-default value is part of the key
+
+
+def test_kernel_score_error_rows_are_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("NNREP_CACHE_DIR", str(tmp_path))
+    target = _target()
+    rows = dm.score_error_experiment(target, [50], smoothness=1.0, seeds=[0], n_mc=64, n_times=8)
+    assert list((tmp_path / "rates").glob("*.pt"))
+    fresh = dm.score_error_experiment(target, [50], smoothness=1.0, seeds=[0], n_mc=64, n_times=8, cache=False)
+    assert fresh == rows

@@ -134,6 +134,9 @@ def dnn_score_error_experiment(target, ns: Sequence[int], *, smoothness: float, 
     x-features; each measured, see the comment above it) and the defaults of
     :func:`~nnrep_lite.diffusion.train_diffusion_model` (not the size rule's keys).
 
+    Trained models and rows are cached on disk (:mod:`nnrep_lite.diffusion.cache`), keyed by
+    every parameter, so a second run only re-plots.
+
     Returns rows with keys estimator ("dnn" or "dnn floor (fresh samples)"), n (for a floor row:
     the n whose budget it used), seed, metric ("score error"), error, error_se, tv_bound
     (Pinsker, with the truncation term), width, steps, batch_size, x_max_frequency,
@@ -153,6 +156,7 @@ def dnn_score_error_experiment(target, ns: Sequence[int], *, smoothness: float, 
         raise ValueError(f"train_kwargs={sorted(clash)} is invalid: the size rule sets them (pass size_rule=...)")
     _config({**DNN_TRAIN, **train_kwargs})  # unknown keys fail before any training
     device = torch.device(device) if device is not None else default_device()
+    tfp = fingerprint(target)
     rows = []
     for n in ns:
         rule = dnn_size_rule(n, smoothness=s, dim=target.dim, **rule_kwargs)
@@ -160,15 +164,23 @@ def dnn_score_error_experiment(target, ns: Sequence[int], *, smoothness: float, 
         kw = {**DNN_TRAIN, **train_kwargs, **budget, "t_min": t_min, "t_max": t_max}
         jobs = [("dnn", sd) for sd in seeds] + [("dnn floor (fresh samples)", sd) for sd in floor_seeds]
         for est, sd in jobs:
-            if est == "dnn":
-                data = target.sample(n, as_generator(_seed(sd, n, 1)))  # rate_experiment's draw
-                model, info = train_diffusion_model(data, seed=_seed(sd, n, 4), cache=cache, device=device, **kw)
-            else:
-                model, info = train_fresh_score_model(target, seed=_seed(sd, n, 6), cache=cache, device=device, **kw)
-            err = integrated_score_error(model, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times,
-                                         generator=_seed(sd, n, 5))
-            rows.append({"estimator": est, "n": n, "seed": sd, "metric": "score error", **err, **budget,
-                         "train_time_s": info["train_time_s"], "cached": info["cached"]})
+            def compute(est=est, sd=sd, n=n, kw=kw):
+                if est == "dnn":
+                    data = target.sample(n, as_generator(_seed(sd, n, 1)))  # rate_experiment's draw
+                    model, info = train_diffusion_model(data, seed=_seed(sd, n, 4), cache=cache, device=device, **kw)
+                else:
+                    model, info = train_fresh_score_model(target, seed=_seed(sd, n, 6), cache=cache, device=device,
+                                                          **kw)
+                err = integrated_score_error(model, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times,
+                                             generator=_seed(sd, n, 5))
+                return {**err, "train_time_s": info["train_time_s"]}
+
+            params = {"what": "dnn score error", "target": tfp, "est": est, "n": n, "seed": sd,
+                      "cfg": _config(kw), "n_mc": n_mc, "n_times": n_times, "device": device.type}
+            out, hit = cached("rates", params, compute, enabled=cache)
+            rows.append({"estimator": est, "n": n, "seed": sd, "metric": "score error", "error": out["error"],
+                         "error_se": out["error_se"], "tv_bound": out["tv_bound"], **budget,
+                         "train_time_s": out["train_time_s"], "cached": hit})
             if progress:
                 r = rows[-1]
                 print(f"{est} n={n} seed={sd} (width {r['width']}, {r['steps']} steps, batch {r['batch_size']}): "

@@ -183,7 +183,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
 
 def score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seeds: Sequence[int] = (0, 1, 2),
                            t_min: float = 1e-3, t_max: float = 8.0, n_mc: int = 4096, n_times: int = 64,
-                           progress: bool = False) -> list[dict]:
+                           cache: bool = True, progress: bool = False) -> list[dict]:
     """The quantity the proof controls, for the kernel score: the time-integrated score error
 
     .. math::  \\int_{t_{min}}^{T} E_{X_t \\sim p_t} \\|\\nabla\\log\\hat p_t(X_t) - \\nabla\\log p_t(X_t)\\|^2\\,dt
@@ -195,6 +195,7 @@ def score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seed
     :math:`n^{-2s/(2s+d)}` up to logs (for s <= 2: a Gaussian kernel has order 2), the square of
     the TV rate, through Girsanov and Pinsker. Measured by :func:`girsanov_kl_bound` (stratified
     log-uniform times, ``n_mc`` exact draws of X_t): the rows' ``error`` is 4 x its score term.
+    Rows are cached on disk by every parameter (``cache=False``: always recompute).
 
     Returns rows with keys estimator ("kde"), n, seed, metric ("score error"), error,
     error_se (standard error), tv_bound (Pinsker, with the truncation term), bandwidth.
@@ -202,16 +203,22 @@ def score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seed
     s = check_real("smoothness", smoothness, low=0.0, low_open=True)
     ns = [check_int("ns", n, low=2) for n in ns]
     seeds = [check_int("seeds", sd, low=0) for sd in seeds]
+    tfp = fingerprint(target)
     rows = []
     for n in ns:
         for seed in seeds:
-            data = target.sample(n, as_generator(_seed(seed, n, 1)))  # rate_experiment's draw
-            est = kde(data, smoothness=s)
-            b = girsanov_kl_bound(est.score, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times,
-                                  generator=_seed(seed, n, 5))
-            rows.append({"estimator": "kde", "n": n, "seed": seed, "metric": "score error",
-                         "error": 4.0 * b["score_term"], "error_se": 4.0 * b["score_term_se"],
-                         "tv_bound": b["tv_bound"], "bandwidth": est.bandwidth, "t_min": t_min})
+            def compute(n=n, seed=seed):
+                data = target.sample(n, as_generator(_seed(seed, n, 1)))  # rate_experiment's draw
+                est = kde(data, smoothness=s)
+                b = girsanov_kl_bound(est.score, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times,
+                                      generator=_seed(seed, n, 5))
+                return {"error": 4.0 * b["score_term"], "error_se": 4.0 * b["score_term_se"],
+                        "tv_bound": b["tv_bound"], "bandwidth": est.bandwidth}
+
+            params = {"what": "kernel score error", "target": tfp, "n": n, "seed": seed, "smoothness": s,
+                      "t_min": t_min, "t_max": t_max, "n_mc": n_mc, "n_times": n_times}
+            out, _ = cached("rates", params, compute, enabled=cache)
+            rows.append({"estimator": "kde", "n": n, "seed": seed, "metric": "score error", **out, "t_min": t_min})
             if progress:
                 print(f"n={n} seed={seed}: score error {rows[-1]['error']:.4g}")
     return rows
