@@ -9,6 +9,11 @@ from nnrep_lite import diffusion as dm
 from nnrep_lite.densities import GaussianMixture
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(monkeypatch, tmp_path):
+    monkeypatch.setenv("NNREP_CACHE_DIR", str(tmp_path))  # score_error_experiment caches its rows
+
+
 @pytest.mark.parametrize("t", [1e-3, 0.05, 1.0])
 def test_kernel_score_is_the_gradient_of_log_of_its_diffused_density(t):
     data = torch.tensor([[-0.4], [0.1], [0.15], [0.7]], dtype=torch.float64)
@@ -35,7 +40,7 @@ def test_score_error_experiment_falls_with_n_and_rows_are_complete():
     mean = {n: sum(r["error"] for r in rows if r["n"] == n) / 2 for n in (50, 800)}
     assert mean[800] < mean[50]
     # the same as the bound's score term (times 4) for the KDE rate_experiment fits
-    again = dm.score_error_experiment(target, [50], smoothness=2.0, seeds=[0], n_mc=512, n_times=16)
+    again = dm.score_error_experiment(target, [50], smoothness=2.0, seeds=[0], n_mc=512, n_times=16, cache=False)
     assert math.isclose(again[0]["error"], rows[0]["error"], rel_tol=1e-12)
 
 

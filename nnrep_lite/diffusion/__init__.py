@@ -4,6 +4,14 @@ reverse-time samplers, metrics against exact answers, baselines and rate experim
 
 from .baselines import GaussianKDE, kde, minimax_bandwidth
 from .cache import cache_dir, cached, fingerprint
+from .dnn_score import (
+    DNN_TRAIN,
+    dnn_score_error_experiment,
+    dnn_size_rule,
+    floor_band,
+    integrated_score_error,
+    train_fresh_score_model,
+)
 from .least_favourable import (
     besov_sup_norm,
     least_favourable_base,
@@ -43,7 +51,7 @@ from .sampling import (
     sde_update,
     time_grid,
 )
-from .score_net import ScoreMLP, sinusoidal_embedding
+from .score_net import ScoreMLP, fourier_features, sinusoidal_embedding
 from .training import dsm_loss, sample_times, train_score
 
 __all__ = [
@@ -54,5 +62,6 @@ __all__ = [
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",
     "least_favourable_density", "least_favourable_level", "least_favourable_base", "least_favourable_experiment",
     "besov_sup_norm", "ProjectionDensity", "projection_estimator", "projection_bias_variance",
-    "bias_variance_experiment",
+    "bias_variance_experiment", "dnn_size_rule", "train_fresh_score_model", "dnn_score_error_experiment",
+    "DNN_TRAIN", "fourier_features", "floor_band", "integrated_score_error",
 ]

@@ -27,7 +27,17 @@ TV_METHODS = ("auto", "histogram")
 
 _TRAIN_DEFAULTS = {"width": 128, "depth": 3, "steps": 3000, "batch_size": 256, "lr": 2e-3,
                    "t_min": 1e-3, "t_max": 8.0, "time_sampling": "log_uniform",
-                   "weighting": "sigma2", "lr_decay": True, "weight_decay": 0.0}
+                   "weighting": "sigma2", "lr_decay": True, "weight_decay": 0.0,
+                  "lr_final": 0.05, "ema": 0.0, "x_features": 0, "x_max_frequency": 16.0}
+
+
+# keys added after models were first cached: left out of cache keys at their defaults (which train
+# exactly as before they existed), so existing caches stay valid
+_LATER_KEYS = ("lr_final", "ema", "x_features", "x_max_frequency")
+
+
+def _cache_cfg(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if not (k in _LATER_KEYS and v == _TRAIN_DEFAULTS[k])}
 
 
 def _seed(*parts: int) -> int:
@@ -45,7 +55,8 @@ def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = Tr
         raise ValueError(f"train_kwargs={sorted(unknown)} is invalid: must be among {sorted(_TRAIN_DEFAULTS)}")
     d = data.shape[1]
     device = torch.device(device) if device is not None else default_device()
-    model = ScoreMLP(d, cfg["width"], cfg["depth"], seed=seed % 2**31, device=device)
+    model = ScoreMLP(d, cfg["width"], cfg["depth"], x_features=cfg["x_features"],
+                     x_max_frequency=cfg["x_max_frequency"], seed=seed % 2**31, device=device)
 
     def compute():
         t0 = time.perf_counter()
@@ -53,12 +64,13 @@ def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = Tr
                            lr=cfg["lr"], t_min=cfg["t_min"], t_max=cfg["t_max"],
                            time_sampling=cfg["time_sampling"], weighting=cfg["weighting"],
                            lr_decay=cfg["lr_decay"], weight_decay=cfg["weight_decay"],
+                           lr_final=cfg["lr_final"], ema=cfg["ema"],
                            generator=as_generator(seed % 2**62), progress=progress, callback=callback)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return {"state": state, "train_time_s": time.perf_counter() - t0,
                 "final_loss": hist["loss"][-1]}
 
-    params = {"what": "ScoreMLP/dsm", "data": data, "seed": seed, "cfg": cfg, "device": device.type}
+    params = {"what": "ScoreMLP/dsm", "data": data, "seed": seed, "cfg": _cache_cfg(cfg), "device": device.type}
     out, hit = cached("models", params, compute, enabled=cache)
     model.load_state_dict(out["state"])
     model.eval()
@@ -133,7 +145,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
             params = {"tv_method": how, "target": tfp, "n": n, "seed": seed, "metric": metric, "est": est,
                       "n_eval": n_eval, "bins": bins, "bounds": list(bounds), "t_min": tm,
                       "smoothness": smoothness, "steps": sample_steps, "method": sample_method,
-                      "train": {**_TRAIN_DEFAULTS, **train_kwargs}, "device": device.type}
+                      "train": _cache_cfg({**_TRAIN_DEFAULTS, **train_kwargs}), "device": device.type}
 
             def compute(est=est, data=data, ref=ref, n=n, seed=seed, tm=tm, how=how):
                 train_time = 0.0
@@ -171,7 +183,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
 
 def score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seeds: Sequence[int] = (0, 1, 2),
                            t_min: float = 1e-3, t_max: float = 8.0, n_mc: int = 4096, n_times: int = 64,
-                           progress: bool = False) -> list[dict]:
+                           cache: bool = True, progress: bool = False) -> list[dict]:
     """The quantity the proof controls, for the kernel score: the time-integrated score error
 
     .. math::  \\int_{t_{min}}^{T} E_{X_t \\sim p_t} \\|\\nabla\\log\\hat p_t(X_t) - \\nabla\\log p_t(X_t)\\|^2\\,dt
@@ -183,6 +195,7 @@ def score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seed
     :math:`n^{-2s/(2s+d)}` up to logs (for s <= 2: a Gaussian kernel has order 2), the square of
     the TV rate, through Girsanov and Pinsker. Measured by :func:`girsanov_kl_bound` (stratified
     log-uniform times, ``n_mc`` exact draws of X_t): the rows' ``error`` is 4 x its score term.
+    Rows are cached on disk by every parameter (``cache=False``: always recompute).
 
     Returns rows with keys estimator ("kde"), n, seed, metric ("score error"), error,
     error_se (standard error), tv_bound (Pinsker, with the truncation term), bandwidth.
@@ -190,16 +203,22 @@ def score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seed
     s = check_real("smoothness", smoothness, low=0.0, low_open=True)
     ns = [check_int("ns", n, low=2) for n in ns]
     seeds = [check_int("seeds", sd, low=0) for sd in seeds]
+    tfp = fingerprint(target)
     rows = []
     for n in ns:
         for seed in seeds:
-            data = target.sample(n, as_generator(_seed(seed, n, 1)))  # rate_experiment's draw
-            est = kde(data, smoothness=s)
-            b = girsanov_kl_bound(est.score, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times,
-                                  generator=_seed(seed, n, 5))
-            rows.append({"estimator": "kde", "n": n, "seed": seed, "metric": "score error",
-                         "error": 4.0 * b["score_term"], "error_se": 4.0 * b["score_term_se"],
-                         "tv_bound": b["tv_bound"], "bandwidth": est.bandwidth, "t_min": t_min})
+            def compute(n=n, seed=seed):
+                data = target.sample(n, as_generator(_seed(seed, n, 1)))  # rate_experiment's draw
+                est = kde(data, smoothness=s)
+                b = girsanov_kl_bound(est.score, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times,
+                                      generator=_seed(seed, n, 5))
+                return {"error": 4.0 * b["score_term"], "error_se": 4.0 * b["score_term_se"],
+                        "tv_bound": b["tv_bound"], "bandwidth": est.bandwidth}
+
+            params = {"what": "kernel score error", "target": tfp, "n": n, "seed": seed, "smoothness": s,
+                      "t_min": t_min, "t_max": t_max, "n_mc": n_mc, "n_times": n_times}
+            out, _ = cached("rates", params, compute, enabled=cache)
+            rows.append({"estimator": "kde", "n": n, "seed": seed, "metric": "score error", **out, "t_min": t_min})
             if progress:
                 print(f"n={n} seed={seed}: score error {rows[-1]['error']:.4g}")
     return rows

@@ -81,10 +81,20 @@ def dsm_loss(model, x0, *, t_min: float, t_max: float, generator=None,
 def train_score(model, data, *, steps: int, batch_size: int = 256, lr: float = 2e-3,
                 t_min: float = 1e-3, t_max: float = 8.0, generator=None, callback=None,
                 progress: bool = True, callback_every: int = 50, time_sampling: str = "log_uniform",
-                weighting: str = "sigma2", lr_decay: bool = True, weight_decay: float = 0.0) -> dict:
-    """Fit ``model`` by Adam on :func:`dsm_loss` over minibatches of ``data`` (n, d).
+                weighting: str = "sigma2", lr_decay: bool = True, weight_decay: float = 0.0,
+                lr_final: float = 0.05, ema: float = 0.0) -> dict:
+    """Fit ``model`` by Adam on :func:`dsm_loss` over minibatches of ``data``.
 
-    ``lr_decay`` anneals the step size with a cosine to lr/20. ``callback(dict)`` is called every
+    ``data`` is either a tensor (n, d) of training points (minibatches drawn with replacement),
+    or a callable ``data(batch_size, generator) -> (batch_size, d)`` that draws a *fresh*
+    minibatch from the target at every step (no sample is ever reused: the n = infinity
+    limit, which isolates the optimisation error of a training budget from the statistical
+    error of n samples).
+
+    ``lr_decay`` anneals the step size with a cosine to ``lr_final * lr`` (default lr/20).
+    ``ema`` in [0, 1): if > 0, an exponential moving average of the weights,
+    :math:`\\bar\\theta \\leftarrow \\text{ema}\\,\\bar\\theta + (1-\\text{ema})\\,\\theta` per step, is
+    loaded into ``model`` at the end (it averages out the SGD noise). ``callback(dict)`` is called every
     ``callback_every`` steps with keys step, loss (running mean since the last call), lr, elapsed_s.
     A NaN/Inf loss raises :class:`~nnrep_lite.DivergenceError` naming the step (lower ``lr``).
     Returns the history: dict of lists ``step``, ``loss``, ``lr``, ``elapsed_s``.
@@ -96,28 +106,39 @@ def train_score(model, data, *, steps: int, batch_size: int = 256, lr: float = 2
     lr = check_real("lr", lr, low=0.0, low_open=True)
     callback_every = check_int("callback_every", callback_every, low=1)
     weight_decay = check_real("weight_decay", weight_decay, low=0.0)
+    lr_final = check_real("lr_final", lr_final, low=0.0, high=1.0)
+    ema = check_real("ema", ema, low=0.0, high=1.0, high_open=True)
     _check_times(t_min, t_max)
     check_choice("time_sampling", time_sampling, TIME_SAMPLING)
     check_choice("weighting", weighting, WEIGHTING)
-    data = as_samples(data)
-    n = data.shape[0]
     p = next(model.parameters())
-    data = data.to(device=p.device, dtype=p.dtype)
+    fresh = callable(data)
+    if not fresh:
+        data = as_samples(data)
+        n = data.shape[0]
+        data = data.to(device=p.device, dtype=p.dtype)
     gen = as_generator(generator)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 20)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * lr_final)
              if lr_decay else None)
+    averaged = [q.detach().clone() for q in model.parameters()] if ema > 0 else None
     history = {"step": [], "loss": [], "lr": [], "elapsed_s": []}
     t0 = time.perf_counter()
     running, count = 0.0, 0
     model.train()
     bar = tqdm(range(1, steps + 1), desc="DSM training", disable=not progress, leave=False)
     for step in bar:
-        if gen is None:
-            idx = torch.randint(n, (batch_size,), device=data.device)
+        if fresh:
+            batch = as_samples(data(batch_size, gen), name="data(batch_size, generator)", min_rows=1)
+            if batch.shape[0] != batch_size:
+                raise ValueError(f"data(batch_size={batch_size}, generator) returned {batch.shape[0]} rows: "
+                                 f"must return batch_size rows")
+            batch = batch.to(device=p.device, dtype=p.dtype)
+        elif gen is None:
+            batch = data[torch.randint(n, (batch_size,), device=data.device)]
         else:
-            idx = torch.randint(n, (batch_size,), generator=gen, device=gen.device).to(data.device)
-        loss = dsm_loss(model, data[idx], t_min=t_min, t_max=t_max, generator=gen,
+            batch = data[torch.randint(n, (batch_size,), generator=gen, device=gen.device).to(data.device)]
+        loss = dsm_loss(model, batch, t_min=t_min, t_max=t_max, generator=gen,
                         time_sampling=time_sampling, weighting=weighting)
         check_finite("DSM loss", loss.detach(), step=step,
                      knob=f"lower the learning rate lr={lr:g} (or check the data for NaN/Inf)")
@@ -126,6 +147,9 @@ def train_score(model, data, *, steps: int, batch_size: int = 256, lr: float = 2
         opt.step()
         if sched is not None:
             sched.step()
+        if averaged is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(averaged, [q.detach() for q in model.parameters()], 1.0 - ema)
         running += loss.detach()
         count += 1
         if step % callback_every == 0 or step == steps:
@@ -138,5 +162,9 @@ def train_score(model, data, *, steps: int, batch_size: int = 256, lr: float = 2
             if callback is not None:
                 callback(info)
             running, count = 0.0, 0
+    if averaged is not None:
+        with torch.no_grad():
+            for q, a in zip(model.parameters(), averaged):
+                q.copy_(a)
     model.eval()
     return history

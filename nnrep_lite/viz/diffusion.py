@@ -99,17 +99,31 @@ def loss_figure() -> go.FigureWidget:
     return fig
 
 
+def _floor_limits(floor: dict):
+    mean = np.asarray(floor["mean"], float)
+    sd = np.asarray(floor.get("sd", 0.0), float)
+    return np.maximum(mean - 2 * sd, 0.5 * mean), mean + 2 * sd
+
+
 def floor_band_traces(ns, floor: dict, *, color: str = "rgba(120,120,120,0.25)") -> list[go.Scatter]:
-    """A horizontal band over ``ns`` from ``floor["mean"] - 2 floor["sd"]`` to ``+ 2 sd``, named
-    ``floor["label"]``: the Monte Carlo floor of a sampled metric (errors there are the metric's)."""
-    ns = np.asarray(ns, float)
-    lo = max(floor["mean"] - 2 * floor.get("sd", 0.0), 0.5 * floor["mean"])
-    hi = floor["mean"] + 2 * floor.get("sd", 0.0)
-    x = [float(ns.min()), float(ns.max())]
-    return [go.Scatter(x=x, y=[lo, lo], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+    """A band from ``floor["mean"] - 2 floor["sd"]`` to ``+ 2 sd``, named ``floor["label"]``:
+    horizontal over ``ns`` when mean and sd are numbers (the Monte Carlo floor of a sampled
+    metric: errors there are the metric's), or following n when the floor holds lists
+    ``"n"``, ``"mean"``, ``"sd"`` (a floor that depends on n, e.g. the optimisation floor of a
+    training budget that grows with n), with a dotted line through the means."""
+    lo, hi = _floor_limits(floor)
+    if "n" in floor:
+        x = [float(v) for v in floor["n"]]
+        mid = [go.Scatter(x=x, y=np.asarray(floor["mean"], float), mode="lines", showlegend=False,
+                          hoverinfo="skip", name="floor (mean)", line={"color": "rgba(90,90,90,0.8)", "dash": "dot"})]
+    else:
+        ns = np.asarray(ns, float)
+        x = [float(ns.min()), float(ns.max())]
+        lo, hi, mid = [float(lo)] * 2, [float(hi)] * 2, []
+    return [go.Scatter(x=x, y=lo, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
                        name="floor (low)"),
-            go.Scatter(x=x, y=[hi, hi], mode="lines", line={"width": 0}, fill="tonexty", fillcolor=color,
-                       name=floor.get("label", "histogram floor"))]
+            go.Scatter(x=x, y=hi, mode="lines", line={"width": 0}, fill="tonexty", fillcolor=color,
+                       name=floor.get("label", "histogram floor")), *mid]
 
 
 def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = None, *,
@@ -121,7 +135,8 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
 
     summary: ``{est: {"n": [...], "mean": [...], "std": [...]}}`` (see ``diffusion.summarize``);
     fits: ``{est: fit_rate(...)}``; theory: ``{est: (slope, label)}``; floor: ``{"mean", "sd",
-    "label"}`` of the histogram-TV floor of the sampled estimators, drawn as a grey band (±2 s.d.).
+    "label"}`` of the histogram-TV floor of the sampled estimators, drawn as a grey band (±2 s.d.),
+    or with lists ``"n"``, ``"mean"``, ``"sd"``: a band that follows n (:func:`floor_band_traces`).
     ``widget=False``: a plain figure (for a panel's update, which copies its data).
     """
     fig = style.new_figure(widget, height=500, legend="below", title=title or f"{metric} vs n (log-log)")
@@ -146,7 +161,8 @@ def rate_figure(summary: dict, fits: dict | None = None, theory: dict | None = N
                             line=style.theory_line(color=c))
     all_y = [v for s in summary.values() for m, sd in zip(s["mean"], s["std"]) for v in (m - sd, m + sd)]
     if floor is not None:
-        all_y += [floor["mean"] - 2 * floor["sd"], floor["mean"] + 2 * floor["sd"]]
+        lo, hi = _floor_limits(floor)
+        all_y += [float(v) for v in np.concatenate([np.ravel(lo), np.ravel(hi)])]
     fig.update_xaxes(type="log", title_text="n (training samples)", **style.log_ticks(all_n))
     fig.update_yaxes(type="log", title_text=f"{metric}(p̂, {P_0})", **style.log_ticks(all_y))
     return fig
