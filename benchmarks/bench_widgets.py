@@ -5,8 +5,12 @@ built at its default sizes (the constructor defaults; where a constructor needs 
 ``default``-profile inputs and sizes of the notebook that uses it: ForwardPanel n = 20000,
 ReversePanel n = 5000 and 100 steps on notebook 01's target), then one of its main controls is
 moved to positions it has not shown before (spread over the given range, or over the whole
-slider when that range has too few positions) and the time of each assignment ``control.value = v`` (which runs the observer:
-recompute and ``fig.batch_update``) is measured; then every other control of the panel the same
+slider when that range has too few positions) and each assignment ``control.value = v`` (which runs the observer:
+recompute and ``fig.batch_update``) is timed until a live figure of the panel first sends new
+data to the page (a panel that previews or streams sends its first result before its callback
+returns: what the lecturer first sees, as ``browser_update_latency`` times it; a change that
+sends nothing counts its whole callback); the callbacks' full durations are kept beside
+(``end_median_s``). Then every other control of the panel the same
 way at its own fresh positions (a toggle flipped once, a button pressed, a number box given new
 values). Per control the median over 20 changes (quick: 5, and in both modes at most
 ``budget_s`` seconds of changes per control, at least 3 changes); a panel's figure is its
@@ -129,10 +133,14 @@ def fresh_values(ctrl, values, count: int) -> list:
     whole slider; a dropdown's options in turn (they repeat once all have been shown)."""
     import ipywidgets as W
 
-    if values is None or not isinstance(ctrl, (W.FloatLogSlider, W.FloatSlider, W.IntSlider)):
+    slider = isinstance(ctrl, (W.FloatLogSlider, W.FloatSlider, W.IntSlider))
+    if not slider:
         opts = list(values or ctrl.options)
         first = opts.index(ctrl.value) + 1 if ctrl.value in opts else 0
         return [opts[(first + i) % len(opts)] for i in range(count + count // max(len(opts) - 1, 1) + 1)]
+    if values is None:  # no range given (a panel's other sliders): the whole slider
+        values = (ctrl.base ** ctrl.min, ctrl.base ** ctrl.max) if isinstance(ctrl, W.FloatLogSlider) else (
+            ctrl.min, ctrl.max)
     lo, hi = min(values), max(values)
     pos = [p for p in _positions(ctrl, lo, hi) if not math.isclose(p, ctrl.value, rel_tol=1e-9)]
     if len(pos) < count:
@@ -169,20 +177,57 @@ def control_values(ctrl, values, count: int) -> list:
     return fresh_values(ctrl, values, count)
 
 
+_SENT: list[float] = []  # when a live figure sent an update to the page (see _figure_clock)
+_ENDS: list[float] = []  # the matching end of each timed change (the callback returned)
+
+
+class _figure_clock:
+    """Stamp every message a live figure sends to the page (restyle, relayout, update, traces
+    added or deleted): the kernel-side moment the new data leaves for the browser. A panel that
+    previews or streams sends its first result long before its callback returns; that first
+    send is what the lecturer first sees, as in the browser benchmark."""
+
+    NAMES = ("_send_addTraces_msg", "_send_deleteTraces_msg", "_send_moveTraces_msg", "_send_relayout_msg",
+             "_send_restyle_msg", "_send_update_msg")
+
+    def __enter__(self):
+        from plotly.basewidget import BaseFigureWidget
+
+        self.saved = {n: getattr(BaseFigureWidget, n) for n in self.NAMES}
+        for n, f in self.saved.items():
+            def stamped(*a, _f=f, **k):
+                _SENT.append(time.perf_counter())
+                return _f(*a, **k)
+            setattr(BaseFigureWidget, n, stamped)
+        return self
+
+    def __exit__(self, *exc):
+        from plotly.basewidget import BaseFigureWidget
+
+        for n, f in self.saved.items():
+            setattr(BaseFigureWidget, n, f)
+        return False
+
+
 def _timed_changes(ctrl, seq, changes: int, budget_s: float) -> list[float]:
+    """Per change the time until a live figure first sent new data (the whole callback where
+    no figure sent anything); the callbacks' full durations are appended to ``_ENDS``."""
     times, spent = [], 0.0
     for v in seq:
         if len(times) >= changes or (len(times) >= 3 and spent >= budget_s):
             break
         if v is not _CLICK and v == ctrl.value:
             continue
-        t0 = time.perf_counter()
-        if v is _CLICK:
-            ctrl.click()
-        else:
-            ctrl.value = v
-        dt = time.perf_counter() - t0
-        times.append(dt)
+        _SENT.clear()
+        with _figure_clock():
+            t0 = time.perf_counter()
+            if v is _CLICK:
+                ctrl.click()
+            else:
+                ctrl.value = v
+            dt = time.perf_counter() - t0
+        times.append(_SENT[0] - t0 if _SENT else dt)
+        _ENDS.append(dt)
         spent += dt
     return times
 
@@ -196,7 +241,9 @@ def measure_panel(cls, factory, control: str, values, changes: int, budget_s: fl
     panel = cls(*args, **kwargs)
     build_s = time.perf_counter() - t0
     ctrl = panel.controls[control]
+    _ENDS.clear()
     fresh = _timed_changes(ctrl, fresh_values(ctrl, values, changes), changes, budget_s)
+    fresh_end = list(_ENDS)
     pair = values if values is not None else tuple(ctrl.options)[:2]
     back_forth = [pair[i % 2] for i in range(2 * changes + 2)]
     revisit = _timed_changes(ctrl, back_forth, changes, budget_s / 4)
@@ -205,14 +252,17 @@ def measure_panel(cls, factory, control: str, values, changes: int, budget_s: fl
         if name == control or not hasattr(other, "value") and not hasattr(other, "click"):
             continue
         seq = control_values(other, None, changes)
+        _ENDS.clear()
         times = _timed_changes(other, seq, changes, budget_s / 2)
-        others[name] = {"median_s": statistics.median(times) if times else None, "changes": len(times)}
+        others[name] = {"median_s": statistics.median(times) if times else None, "changes": len(times),
+                        "end_median_s": statistics.median(_ENDS) if _ENDS else None}
     status = getattr(getattr(panel, "status", None), "value", "")
     every = {control: statistics.median(fresh), **{k: v["median_s"] for k, v in others.items()
                                                    if v["median_s"] is not None}}
     slowest = max(every, key=every.get)
     return {"median_s": every[slowest], "slowest_control": slowest, "changes": len(fresh),
             "control": control, "main_median_s": statistics.median(fresh), "controls": others,
+            "main_end_median_s": statistics.median(fresh_end) if fresh_end else None,
             "revisit_median_s": statistics.median(revisit) if revisit else None,
             "build_s": build_s, "error_shown": "error" in str(status).lower()}
 
