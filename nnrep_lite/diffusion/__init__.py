@@ -9,7 +9,6 @@ from .dnn_score import (
     dnn_score_error_experiment,
     dnn_size_rule,
     floor_band,
-    integrated_score_error,
     train_fresh_score_model,
 )
 from .least_favourable import (
@@ -26,6 +25,7 @@ from .metrics import (
     exact_bin_masses,
     girsanov_kl_bound,
     histogram_tv_floor,
+    integrated_score_error,
     score_error_grid,
     tv_distance,
     w1_distance,

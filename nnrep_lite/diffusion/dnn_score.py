@@ -11,13 +11,13 @@ import torch
 
 from .._utils import as_generator, check_int, check_real, default_device
 from .cache import cached, fingerprint
-from .metrics import girsanov_kl_bound
+from .metrics import integrated_score_error
 from .rates import _TRAIN_DEFAULTS, _seed, train_diffusion_model
 from .score_net import ScoreMLP
 from .training import train_score
 
 __all__ = ["dnn_size_rule", "train_fresh_score_model", "dnn_score_error_experiment", "floor_band",
-           "integrated_score_error", "DNN_TRAIN"]
+           "DNN_TRAIN"]
 
 # Training settings the DNN score experiment uses on top of the size rule. Each was measured by the
 # fresh-sample (n = infinity) score error at n = 2000's budget (width 57, 2130 steps, batch 807,
@@ -102,15 +102,6 @@ def train_fresh_score_model(target, *, seed: int = 0, cache: bool = True, progre
     model.load_state_dict(out["state"])
     model.eval()
     return model, {"train_time_s": out["train_time_s"], "final_loss": out["final_loss"], "cached": hit}
-
-
-def integrated_score_error(score_fn, target, *, t_min: float = 1e-3, t_max: float = 8.0, n_mc: int = 16384,
-                           n_times: int = 64, generator=None) -> dict:
-    """:math:`\\int_{t_{min}}^{T} E_{p_t}\\|s(X_t,t) - \\nabla\\log p_t(X_t)\\|^2 dt` by
-    :func:`girsanov_kl_bound` (4 x its score term). Returns ``error``, ``error_se`` and
-    ``tv_bound`` (Pinsker on the Girsanov KL bound, truncation term included)."""
-    b = girsanov_kl_bound(score_fn, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times, generator=generator)
-    return {"error": 4.0 * b["score_term"], "error_se": 4.0 * b["score_term_se"], "tv_bound": b["tv_bound"]}
 
 
 def dnn_score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seeds: Sequence[int] = (0, 1),

@@ -13,7 +13,7 @@ import torch
 from .._utils import as_generator, check_choice, check_int, check_real, default_device
 from .baselines import kde
 from .cache import cached, fingerprint
-from .metrics import density_tv, girsanov_kl_bound, tv_distance, w1_distance
+from .metrics import density_tv, integrated_score_error, tv_distance, w1_distance
 from .sampling import reverse_sde_sample
 from .score_net import ScoreMLP
 from .training import train_score
@@ -210,10 +210,9 @@ def score_error_experiment(target, ns: Sequence[int], *, smoothness: float, seed
             def compute(n=n, seed=seed):
                 data = target.sample(n, as_generator(_seed(seed, n, 1)))  # rate_experiment's draw
                 est = kde(data, smoothness=s)
-                b = girsanov_kl_bound(est.score, target, t_min=t_min, t_max=t_max, n_mc=n_mc, n_times=n_times,
-                                      generator=_seed(seed, n, 5))
-                return {"error": 4.0 * b["score_term"], "error_se": 4.0 * b["score_term_se"],
-                        "tv_bound": b["tv_bound"], "bandwidth": est.bandwidth}
+                err = integrated_score_error(est.score, target, t_min=t_min, t_max=t_max, n_mc=n_mc,
+                                             n_times=n_times, generator=_seed(seed, n, 5))
+                return {**err, "bandwidth": est.bandwidth}
 
             params = {"what": "kernel score error", "target": tfp, "n": n, "seed": seed, "smoothness": s,
                       "t_min": t_min, "t_max": t_max, "n_mc": n_mc, "n_times": n_times}

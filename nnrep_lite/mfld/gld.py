@@ -248,20 +248,15 @@ def gld_experiment(potential: Potential, *, beta: float, eta: float, time: float
     every = max(1, steps // snapshots)
     mu0 = mean.numpy().ravel()
     m0 = grid.cell_masses_of(lambda c: np.exp(-((c - mu0) ** 2).sum(1) / (2 * x0_std**2)))
-    times, part_masses = [0.0], [grid.histogram(x)]
-
-    def cb(info):
-        times.append(info["step"] * eta)
-        part_masses.append(grid.histogram(info["particles"]))
-
+    # the snapshots: the start, then where the loop calls back (every `every` steps and the last)
+    ks = list(range(every, steps + 1, every)) + ([steps] if steps % every else [])
+    times = np.asarray([0.0] + [k * eta for k in ks])
     if particles:
-        x, _ = gld(potential, x, beta=beta, eta=eta, steps=steps, generator=gen, callback=cb, callback_every=every,
-                   record_every=steps)
-        times = np.asarray(times[: len(part_masses)])
-    else:  # the snapshot times of the run (every `every` steps and the last), no particles
-        beta = check_real("beta", beta, low=0.0, low_open=True)
-        ks = list(range(every, steps + 1, every)) + ([steps] if steps % every else [])
-        times = np.asarray([0.0] + [k * eta for k in ks])
+        part_masses = [grid.histogram(x)]
+        x, _ = gld(potential, x, beta=beta, eta=eta, steps=steps, generator=gen,
+                   callback=lambda info: part_masses.append(grid.histogram(info["particles"])),
+                   callback_every=every, record_every=steps)
+    else:  # a preview: no particles
         part_masses = [np.full(grid.L.size, np.nan) for _ in times]
         x = None
     fp = grid.masses(m0, times)

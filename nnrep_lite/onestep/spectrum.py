@@ -93,11 +93,12 @@ class StepGram:
         kept while only G0 changes), as :attr:`A` of an earlier ``StepGram`` of the same W0."""
         if W0.shape != G0.shape or W0.dim() != 2:
             raise ValueError(f"G0.shape={tuple(G0.shape)} is invalid: must equal W0.shape={tuple(W0.shape)} (d, N)")
-        self.W0, self.G0, self.dtype = W0, G0, W0.dtype
+        self.dtype = W0.dtype
         self.wide = W0.shape[0] <= W0.shape[1]
         w, g = W0.to(torch.float64), G0.to(torch.float64)
         if not self.wide:
             w, g = w.T, g.T
+        self._w, self._g = w, g  # float64, the Gram side first: (min(d, N), max(d, N))
         self.A = w @ w.T if A is None else A
         cross = w @ g.T
         self.B = cross + cross.T
@@ -124,8 +125,8 @@ class StepGram:
                 v = torch.cholesky_solve(v, chol)
                 v = v / v.norm()
             v = v[:, 0]
-        if not self.wide:  # v is a right singular vector: u1 = W1 v / |W1 v|
-            v = (self.W0.to(torch.float64) + c * self.G0.to(torch.float64)) @ v
+        if not self.wide:  # v is a right singular vector: u1 = W1 v / |W1 v| = (W0 v + c G0 v) / |.|
+            v = self._w.T @ v + c * (self._g.T @ v)
             v = v / v.norm()
         s = evals.clamp_min(0.0).sqrt().flip(0)
         return s.to(self.dtype), v.to(self.dtype)

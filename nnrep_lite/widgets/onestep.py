@@ -23,11 +23,11 @@ def _slider_layout() -> w.Layout:
     return w.Layout(width="95%", min_width="300px")
 
 
-def _measured(panel) -> bool:
-    """Run ``panel._measure()``; on bad input show the message in its status line (the figure
-    keeps its last state) and return False."""
+def _measured(panel, **kwargs) -> bool:
+    """Run ``panel._measure(**kwargs)``; on bad input show the message in its status line (the
+    figure keeps its last state) and return False."""
     try:
-        panel._measure()
+        panel._measure(**kwargs)
     except (ValueError, TypeError, RuntimeError) as exc:
         panel.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
         return False
@@ -191,12 +191,8 @@ class AlphaRiskPanel:
                 f"α = {sw['alphas'][-1]:.1f}: risk / floor = {sw['ck1_mean'][-1] / sw['floor']:.3f}{note}")
 
     def _on_change(self, change=None):
-        try:
-            self._measure(live=True)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            self.status.value = f"<span style='color:#D55E00'>error: {html.escape(str(exc))}</span>"
-            return
-        self._draw()
+        if _measured(self, live=True):
+            self._draw()
 
     def _draw(self, note: str = ""):
         if note:
