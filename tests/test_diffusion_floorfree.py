@@ -80,3 +80,40 @@ def test_rate_figure_draws_the_floor_as_a_band():
     assert len(band) == 1 and band[0].fill == "tonexty"
     assert band[0].y[0] == pytest.approx(0.026) and fig.data[0].y[0] == pytest.approx(0.014)
     assert style.latex_in_labels(fig) == []
+
+
+class _Uniform:
+    """U[0, 1] on a line in the plane (direction (0.6, 0.8)), or on the line itself (dim 1)."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def sample(self, n, generator):
+        u = torch.rand(n, 1, generator=generator, dtype=torch.float64)
+        return u if self.dim == 1 else u * torch.tensor([[0.6, 0.8]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_w1_floor_matches_the_brownian_bridge_formula(dim):
+    """Two exact samples of size m of U[0, 1]: E W1 -> 2 (pi m)^(-1/2) int sqrt(F(1 - F)) dx =
+    sqrt(pi) / (4 sqrt(m)), on the line and on a line in the plane alike (exact OT there)."""
+    m = 400
+    mean, sd = dm.w1_floor(_Uniform(dim), m, repeats=60 if dim == 1 else 20, generator=0)
+    exact = math.sqrt(math.pi) / (4 * math.sqrt(m))
+    assert mean == pytest.approx(exact, rel=0.12)
+    assert 0 < sd < mean
+    # the same draws, the same estimator: the floor is what w1_distance reports for a perfect sampler
+    g = torch.Generator().manual_seed(0)
+    first = dm.w1_distance(_Uniform(dim).sample(m, g), _Uniform(dim).sample(m, g))
+    two = dm.w1_floor(_Uniform(dim), m, repeats=2, generator=0)
+    g = torch.Generator().manual_seed(0)
+    pair = [dm.w1_distance(_Uniform(dim).sample(m, g), _Uniform(dim).sample(m, g)) for _ in range(2)]
+    assert first == pytest.approx(pair[0]) and two[0] == pytest.approx(sum(pair) / 2)
+    with pytest.raises(ValueError, match="repeats"):
+        dm.w1_floor(_Uniform(dim), m, repeats=1)
+
+
+def test_w1_floor_falls_like_one_over_root_n():
+    small = dm.w1_floor(_Uniform(1), 250, repeats=80, generator=1)[0]
+    big = dm.w1_floor(_Uniform(1), 4000, repeats=80, generator=2)[0]
+    assert big / small == pytest.approx(0.25, rel=0.15)

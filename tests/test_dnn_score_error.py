@@ -172,3 +172,31 @@ def test_kernel_score_error_rows_are_cached(monkeypatch, tmp_path):
     assert list((tmp_path / "rates").glob("*.pt"))
     fresh = dm.score_error_experiment(target, [50], smoothness=1.0, seeds=[0], n_mc=64, n_times=8, cache=False)
     assert fresh == rows
+
+
+def test_rate_experiment_grows_the_network_by_the_rule_and_shares_its_models(monkeypatch, tmp_path):
+    """rate_experiment(size_rule=...) trains each n's network at the rule's budget with DNN_TRAIN:
+    the rows say which, and dnn_score_error_experiment at the same (n, seed) finds the model cached."""
+    monkeypatch.setenv("NNREP_CACHE_DIR", str(tmp_path))
+    target = _target()
+    rows = dm.rate_experiment(target, [100, 400], seeds=[0], metric="tv", estimators=("diffusion",),
+                              smoothness=1.0, size_rule=TINY, n_eval=500, sample_steps=5, progress=False)
+    for r in rows:
+        rule = dm.dnn_size_rule(r["n"], smoothness=1.0, **TINY)
+        assert (r["width"], r["steps"], r["batch_size"]) == (rule["width"], rule["steps"], rule["batch_size"])
+    assert rows[0]["width"] < rows[1]["width"] or rows[0]["steps"] < rows[1]["steps"]
+    trained = []
+    real = dm.rates.train_score
+    monkeypatch.setattr(dm.rates, "train_score", lambda *a, **k: (trained.append(k["steps"]), real(*a, **k))[1])
+    dm.dnn_score_error_experiment(target, [100, 400], smoothness=1.0, seeds=[0], floor_seeds=[0], size_rule=TINY,
+                                  n_mc=64, n_times=4)
+    assert trained == []  # both DNNs came from the rate experiment's cache (the floor runs train elsewhere)
+    # a fixed network as before: no budget columns; the rule and explicit sizes do not mix
+    plain = dm.rate_experiment(target, [100], seeds=[0], metric="tv", estimators=("diffusion",), width=4, steps=5,
+                               n_eval=200, sample_steps=5, progress=False)
+    assert "width" not in plain[0]
+    with pytest.raises(ValueError, match="size rule sets them"):
+        dm.rate_experiment(target, [100], seeds=[0], estimators=("diffusion",), smoothness=1.0, size_rule=TINY,
+                           width=8, progress=False)
+    with pytest.raises(ValueError, match="smoothness"):
+        dm.rate_experiment(target, [100], seeds=[0], estimators=("diffusion",), size_rule=TINY, progress=False)

@@ -29,6 +29,7 @@ from .metrics import (
     score_error_grid,
     tv_distance,
     w1_distance,
+    w1_floor,
 )
 from .ou import ou_mean_std, ou_sample
 from .projection import (
@@ -57,7 +58,7 @@ from .training import dsm_loss, sample_times, train_score
 __all__ = [
     "ou_mean_std", "ou_sample", "ScoreMLP", "sinusoidal_embedding", "dsm_loss", "sample_times",
     "train_score", "reverse_sde_sample", "sde_update", "TabulatedScore", "probability_flow_sample", "time_grid", "tv_distance",
-    "density_tv", "histogram_tv_floor", "w1_distance", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
+    "density_tv", "histogram_tv_floor", "w1_distance", "w1_floor", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "score_error_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",
     "least_favourable_density", "least_favourable_level", "least_favourable_base", "least_favourable_experiment",

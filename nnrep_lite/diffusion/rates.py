@@ -77,6 +77,28 @@ def train_diffusion_model(data: torch.Tensor, *, seed: int = 0, cache: bool = Tr
     return model, {"train_time_s": out["train_time_s"], "final_loss": out["final_loss"], "cached": hit}
 
 
+def _budget_rule(size_rule, smoothness, dim, train_kwargs):
+    """``n -> training kwargs`` for the diffusion network under ``size_rule`` (None: no rule)."""
+    if size_rule is None:
+        return None
+    from .dnn_score import DNN_TRAIN, dnn_size_rule
+
+    if not isinstance(size_rule, dict):
+        raise ValueError(f"size_rule={size_rule!r} is invalid: must be a dict of dnn_size_rule keyword arguments")
+    clash = {"width", "steps", "batch_size", "x_max_frequency"} & set(train_kwargs)
+    if clash:
+        raise ValueError(f"train_kwargs={sorted(clash)} is invalid: the size rule sets them (drop them or size_rule)")
+    rule_kwargs = {"dim": dim, **size_rule}
+    dnn_size_rule(2, smoothness=smoothness, **rule_kwargs)  # bad rule arguments fail before any training
+    base = {k: v for k, v in DNN_TRAIN.items() if k not in train_kwargs}
+
+    def budget(n):
+        r = dnn_size_rule(n, smoothness=smoothness, **rule_kwargs)
+        return {**base, **{k: r[k] for k in ("width", "steps", "batch_size", "x_max_frequency")}}
+
+    return budget
+
+
 def _error(metric, samples, target, reference, bins, bounds, seed):
     if metric == "tv":
         return tv_distance(samples, target, bins=bins, bounds=bounds)
@@ -88,7 +110,8 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
                     smoothness: float | None = None, n_eval: int = 20000, bins: int = 40,
                     bounds=(-1.0, 1.0), sample_steps: int = 100, sample_method: str = "euler",
                     t_min: float | Callable[[int], float] = 1e-3, tv_method: str = "auto", cache: bool = True,
-                    progress: bool = True, callback=None, device=None, **train_kwargs) -> list[dict]:
+                    progress: bool = True, callback=None, device=None, size_rule: dict | None = None,
+                    **train_kwargs) -> list[dict]:
     """Error of each estimator against ``target`` for each sample size n and seed.
 
     For each (n, seed) the same n training points are drawn exactly from ``target``; then
@@ -121,7 +144,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
     ns = [check_int("ns", n, low=2) for n in ns]
     seeds = [check_int("seeds", s, low=0) for s in seeds]
     n_eval = check_int("n_eval", n_eval, low=2)
-    if "kde" in estimators:
+    if "kde" in estimators or (size_rule is not None and "diffusion" in estimators):
         smoothness = check_real("smoothness", smoothness if smoothness is not None else float("nan"),
                                 low=0.0, low_open=True)
     from tqdm.auto import tqdm
@@ -131,6 +154,7 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
         raise ValueError(f"metric='tv' is invalid for a target of dim {d}: must use 'w1' when d > 2")
     tfp = fingerprint(target)
     device = torch.device(device) if device is not None else default_device()
+    budget = _budget_rule(size_rule, smoothness, d, train_kwargs) if "diffusion" in estimators else None
     rows: list[dict] = []
     jobs = [(n, s) for n in ns for s in seeds]
     bar = tqdm(jobs, desc="rate experiment", disable=not progress)
@@ -139,20 +163,22 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
         data = target.sample(n, as_generator(_seed(seed, n, 1)))
         ref = target.sample(n_eval, as_generator(_seed(seed, n, 2))) if metric == "w1" else None
         tm = float(t_min(n)) if callable(t_min) else float(t_min)
+        size = budget(n) if budget is not None else {}
+        train_n = {**train_kwargs, **size}
         for est in estimators:
             how = None if metric != "tv" else (
                 "quadrature" if tv_method == "auto" and est == "kde" and d == 1 else "histogram")
             params = {"tv_method": how, "target": tfp, "n": n, "seed": seed, "metric": metric, "est": est,
                       "n_eval": n_eval, "bins": bins, "bounds": list(bounds), "t_min": tm,
                       "smoothness": smoothness, "steps": sample_steps, "method": sample_method,
-                      "train": _cache_cfg({**_TRAIN_DEFAULTS, **train_kwargs}), "device": device.type}
+                      "train": _cache_cfg({**_TRAIN_DEFAULTS, **train_n}), "device": device.type}
 
-            def compute(est=est, data=data, ref=ref, n=n, seed=seed, tm=tm, how=how):
+            def compute(est=est, data=data, ref=ref, n=n, seed=seed, tm=tm, how=how, train_n=train_n):
                 train_time = 0.0
                 gen = as_generator(_seed(seed, n, 3))
                 if est == "diffusion":
                     model, info = train_diffusion_model(data, seed=_seed(seed, n, 4), cache=cache,
-                                                        device=device, **{**train_kwargs, "t_min": tm})
+                                                        device=device, **{**train_n, "t_min": tm})
                     train_time = info["train_time_s"]
                     samples = reverse_sde_sample(model, n_eval, d, t_max=train_kwargs.get("t_max", 8.0),
                                                  t_min=tm, steps=sample_steps, method=sample_method,
@@ -175,6 +201,8 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
             row = {"estimator": est, "n": n, "seed": seed, "metric": metric, "error": out["error"],
                    "train_time_s": out["train_time_s"], "n_samples": n, "n_eval": n_eval,
                    "t_min": tm, "tv_method": how, "cached": hit}
+            if est == "diffusion" and size_rule is not None:
+                row.update({k: size[k] for k in ("width", "steps", "batch_size")})
             rows.append(row)
             if callback is not None:
                 callback(row)
