@@ -133,3 +133,37 @@ def test_static_figures_have_titles_and_log_axes():
     g = M.proximal_gibbs(obj, x, 0.1, bounds=[[-3, 3]] * 3, points=12)
     fig = V.gibbs_figure(g, x, axis=1)
     assert fig.layout.xaxis.title.text and len(fig.data) == 2
+
+
+def test_error_decomposition_panel_previews_with_shorter_runs():
+    """The particle and batch terms are drawn first from runs a quarter as long (the status line
+    says so), then replaced by the full-length measurement, which the preview does not change."""
+    z, y = M.make_regression(32, 1, noise=0.1, generator=0)
+    obj = M.Regression(z, y, lambda1=0.01)
+    sizes = {
+        "eta": dict(etas=[0.02, 0.04], n_particles=200, dim=2, steps=60, burn_in=20, generator=0),
+        "particles": dict(ns=[8, 16], replicas=2, eta=0.2, lambda2=0.002, steps=80, n_ref=64),
+        "batch": dict(batch_sizes=[1, 32], n_particles=16, replicas=2, eta=0.2, lambda2=0.002, steps=80),
+    }
+    panel = ErrorDecompositionPanel(obj, sizes, auto_run=False)
+    seen = []
+    replace = mw._replace
+    try:
+        mw._replace = lambda fig, new: (seen.append((panel.status.value, new)), replace(fig, new))
+        panel.controls["term"].value = panel.TERMS[1]
+    finally:
+        mw._replace = replace
+    assert any("preview: 20 of 80 steps" in st for st, _ in seen)
+    short = M.particle_number_experiment(obj, [8, 16], replicas=2, eta=0.2, lambda2=0.002, steps=20, n_ref=64)
+    full = M.particle_number_experiment(obj, [8, 16], replicas=2, eta=0.2, lambda2=0.002, steps=80, n_ref=64)
+    drawn = [list(new.data[-1].y) for _, new in seen]
+    assert list(V.particle_number_figure(short).data[-1].y) in drawn  # the preview was shown
+    assert panel.results[panel.TERMS[1]]["error"] == full["error"]  # the end is the full measurement
+    assert list(panel.fig.data[-1].y) == list(V.particle_number_figure(full).data[-1].y)
+    assert "preview" not in panel.status.value and "slope" in panel.status.value
+    plain = ErrorDecompositionPanel(obj, sizes, auto_run=False, preview=None)  # no preview: the same end
+    panel.controls["term"].value = panel.TERMS[2]
+    plain.controls["term"].value = plain.TERMS[2]
+    assert plain.results[plain.TERMS[2]]["sg"] == panel.results[panel.TERMS[2]]["sg"]
+    with pytest.raises(ValueError, match="preview"):
+        ErrorDecompositionPanel(obj, sizes, auto_run=False, preview=1.5)

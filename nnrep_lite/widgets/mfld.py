@@ -180,13 +180,20 @@ class ErrorDecompositionPanel:
 
     ``sizes``: dict of the experiments' sizes (``eta`` for :func:`~nnrep_lite.mfld.gaussian_eta_bias`
     kwargs, ``particles`` and ``batch`` for the regression experiments); the notebook passes
-    its profile's sizes.
+    its profile's sizes. ``preview`` in (0, 1): the particle and batch terms (tenths of a second
+    of MFLD runs before their first point) are first measured with that fraction of the steps
+    (runs and burn-in alike: a shorter time average, not yet quite stationary), drawn point by
+    point with the status line saying so, and then at full length, drawn when it is done (the
+    status line counts its points); ``None``: no preview, the full run is drawn point by point.
     """
 
     TERMS = ("time (η, Gaussian case)", "particles (1/N)", "stochastic gradient (B)")
 
-    def __init__(self, objective: M.Regression, sizes: dict, *, auto_run: bool = True):
+    def __init__(self, objective: M.Regression, sizes: dict, *, auto_run: bool = True,
+                 preview: float | None = 0.25):
         self.objective, self.sizes = objective, sizes
+        self.preview = None if preview is None else check_real("preview", preview, low=0.0, high=1.0,
+                                                               low_open=True, high_open=True)
         self.controls = {"term": W.Dropdown(options=self.TERMS, value=self.TERMS[0], description="term",
                                             style=_LABEL, layout=W.Layout(width="360px"))}
         self.run_button = W.Button(description="measure", button_style="primary")
@@ -202,6 +209,35 @@ class ErrorDecompositionPanel:
         if auto_run:
             self.run()
 
+    def _measure(self, term: str, s: dict, partial):
+        """One term's experiment at sizes ``s``: (result, figure, status text)."""
+        s = dict(s)
+        if term == self.TERMS[0]:
+            etas = s.pop("etas")
+            res = M.gaussian_eta_bias(etas, **s, partial=lambda r: partial(r, "eta", len(etas)))
+            return res, V.eta_bias_figure(res), _slope_text(res["fit"], 1)
+        if term == self.TERMS[1]:
+            ns = s.pop("ns")
+            res = M.particle_number_experiment(self.objective, ns, **s, partial=lambda r: partial(r, "ns", len(ns)))
+            return res, V.particle_number_figure(res), _slope_text(res["fit"], -1)
+        bs = s.pop("batch_sizes")
+        res = M.sg_excess_experiment(self.objective, bs, **s, partial=lambda r: partial(r, "sg", len(bs)))
+        msg = "SG excess " + ", ".join(f"B={b}: {e:.2e}" for b, e in zip(res["batch_sizes"], res["sg"]))
+        if res["fit"] is not None:
+            msg += f"; slope in (n−B)/(B(n−1)) {V._fit_text(res['fit'])} (bound: 1)"
+        return res, V.sg_factor_figure(res), msg
+
+    def _sizes(self, term: str, fraction: float | None = None) -> dict:
+        s = dict(self.sizes[{self.TERMS[0]: "eta", self.TERMS[1]: "particles", self.TERMS[2]: "batch"}[term]])
+        if term == self.TERMS[2]:
+            s.setdefault("burn_in", s["steps"] // 4)
+        if fraction is not None:
+            steps = s["steps"]
+            s["steps"] = max(10, round(fraction * steps))
+            if "burn_in" in s:
+                s["burn_in"] = min(s["steps"] - 1, round(s["burn_in"] * s["steps"] / steps))
+        return s
+
     def run(self, reuse: bool = False):
         term = self.controls["term"].value
         if reuse and term in self._shown:
@@ -213,34 +249,30 @@ class ErrorDecompositionPanel:
         figure = {self.TERMS[0]: V.eta_bias_figure, self.TERMS[1]: V.particle_number_figure,
                   self.TERMS[2]: V.sg_factor_figure}[term]
         throttle = _Throttle(0.1)
+        full = self._sizes(term)
+        preview = self.preview is not None and term != self.TERMS[0] and self._sizes(term, self.preview)["steps"] < full["steps"]
 
-        def partial(res, key, total):  # each point as it is measured: the figure fills in
+        def partial(res, key, total, what=""):  # each point as it is measured: the figure fills in
             if throttle():
                 _replace(self.fig, figure(res))
-                self.status.value = _status("busy", f"measuring {term}: {len(res[key])} of {total} points shown ...")
+                self.status.value = _status("busy", f"measuring {term}{what}: {len(res[key])} of {total} points shown ...")
 
         try:
-            if term == self.TERMS[0]:
-                s = dict(self.sizes["eta"])
-                etas = s.pop("etas")
-                res = M.gaussian_eta_bias(etas, **s, partial=lambda r: partial(r, "eta", len(etas)))
-                new = V.eta_bias_figure(res)
-                msg = _slope_text(res["fit"], 1)
-            elif term == self.TERMS[1]:
-                s = dict(self.sizes["particles"])
-                ns = s.pop("ns")
-                res = M.particle_number_experiment(self.objective, ns, **s, partial=lambda r: partial(r, "ns", len(ns)))
-                new = V.particle_number_figure(res)
-                msg = _slope_text(res["fit"], -1)
+            if preview:
+                short = self._sizes(term, self.preview)
+                what = f" (preview: {short['steps']} of {full['steps']} steps per run)"
+                _res, new, msg = self._measure(term, short, lambda r, k, t: partial(r, k, t, what))
+                _replace(self.fig, new)
+                self.status.value = _status("busy", f"preview shown ({short['steps']} of {full['steps']} steps per "
+                                                    f"run: {msg}); measuring at {full['steps']} steps ...")
+
+                def progress(res, key, total):
+                    self.status.value = _status("busy", f"preview shown ({short['steps']} steps per run); measuring "
+                                                        f"at {full['steps']} steps: {len(res[key])} of {total} points ...")
+
+                res, new, msg = self._measure(term, full, progress)
             else:
-                s = dict(self.sizes["batch"])
-                s.setdefault("burn_in", s["steps"] // 4)
-                bs = s.pop("batch_sizes")
-                res = M.sg_excess_experiment(self.objective, bs, **s, partial=lambda r: partial(r, "sg", len(bs)))
-                new = V.sg_factor_figure(res)
-                msg = "SG excess " + ", ".join(f"B={b}: {e:.2e}" for b, e in zip(res["batch_sizes"], res["sg"]))
-                if res["fit"] is not None:
-                    msg += f"; slope in (n−B)/(B(n−1)) {V._fit_text(res['fit'])} (bound: 1)"
+                res, new, msg = self._measure(term, full, partial)
         except ValueError as exc:
             self.status.value = _status("error", str(exc))
             return None
