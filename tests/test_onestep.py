@@ -506,8 +506,20 @@ def test_step_gram_matches_the_direct_spectrum_for_every_step(shape):
         if c >= 3.0:  # a separated spike: the same top vector up to sign
             assert abs(float(u @ u_ref)) == pytest.approx(1.0, abs=1e-9)
     # A kept from an earlier draw of the same W0 gives the same result
-    s2, _ = StepGram(W0, G0, A=sg.A).spectrum_and_top_vector(3.0)
-    torch.testing.assert_close(s2, sg.spectrum_and_top_vector(3.0)[0], rtol=0, atol=0)
+    kept = StepGram(W0, G0, A=sg.A)
+    s2, _ = kept.spectrum_and_top_vector(3.0)
+    torch.testing.assert_close(s2, sg.spectrum_and_top_vector(3.0)[0], rtol=1e-12, atol=1e-12)
+    assert kept.complete().A is sg.A  # kept, not formed again
+    # the first step asked for is formed from one product; B is then derived from it: the same values
+    for first in (3.0, 0.5, -2.0):
+        lazy = StepGram(W0, G0)
+        s_first, _ = lazy.spectrum_and_top_vector(first)
+        assert lazy._B is None  # nothing else formed yet
+        for c in (first, 0.0, 0.5, 3.0, 40.0):
+            s, u = lazy.spectrum_and_top_vector(c)
+            s_ref, u_ref = spectrum_and_top_vector(W0 + c * G0)
+            torch.testing.assert_close(s, s_ref, rtol=1e-10, atol=1e-10 * float(s_ref[0]))
+        torch.testing.assert_close(lazy.B, sg.B, rtol=0, atol=1e-12 * float(sg.B.abs().max()))
     with pytest.raises(ValueError, match="G0.shape"):
         StepGram(W0, G0[:, :-1])
     with pytest.raises(ValueError, match="c="):

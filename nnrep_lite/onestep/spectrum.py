@@ -76,8 +76,8 @@ def spectrum_and_top_vector(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 
 class StepGram:
-    """The spectrum of ``W1 = W0 + c G0`` for any step ``c``, from three Gram products formed
-    once: ``W1 W1^T = A + c B + c^2 C`` with ``A = W0 W0^T``, ``B = W0 G0^T + G0 W0^T``,
+    """The spectrum of ``W1 = W0 + c G0`` for any step ``c``, from three Gram products:
+    ``W1 W1^T = A + c B + c^2 C`` with ``A = W0 W0^T``, ``B = W0 G0^T + G0 W0^T``,
     ``C = G0 G0^T`` (or the ``W^T W`` side when d > N), in float64.
 
     A live step-size slider then costs no matrix product of W: :meth:`spectrum_and_top_vector`
@@ -86,6 +86,12 @@ class StepGram:
     (one Cholesky factorisation of ``sigma I - W1 W1^T``, positive definite; each step shrinks the
     error by ``(sigma - lambda_1) / (sigma - lambda_2)``, about 1e-8 with a spike). Same values
     as :func:`spectrum_and_top_vector` on ``W0 + c G0`` (tested to 1e-10).
+
+    The products are formed when first needed: the first call, at ``c0``, forms only
+    ``W1 W1^T`` at ``c0`` (one product: a new draw is drawn after a third of the work), and
+    :meth:`complete` (called by the first call at another step, or by a panel after it has
+    drawn) forms ``A`` (unless given) and ``C``, with ``B = (W1 W1^T - A - c0^2 C) / c0``
+    (``c0 = 0``: its own product).
     """
 
     def __init__(self, W0: torch.Tensor, G0: torch.Tensor, *, A: torch.Tensor | None = None):
@@ -99,18 +105,58 @@ class StepGram:
         if not self.wide:
             w, g = w.T, g.T
         self._w, self._g = w, g  # float64, the Gram side first: (min(d, N), max(d, N))
-        self.A = w @ w.T if A is None else A
-        cross = w @ g.T
-        self.B = cross + cross.T
-        self.C = g @ g.T
+        self._A, self._B, self._C = A, None, None
+        self._first = None  # (c0, W1 W1^T at c0) before complete()
+
+    @property
+    def A(self) -> torch.Tensor:
+        if self._A is None:
+            self._A = self._w @ self._w.T
+        return self._A
+
+    @property
+    def B(self) -> torch.Tensor:
+        self.complete()
+        return self._B
+
+    @property
+    def C(self) -> torch.Tensor:
+        self.complete()
+        return self._C
+
+    def complete(self) -> StepGram:
+        """Form ``A``, ``B`` and ``C`` (after which any step costs no product of W); returns self."""
+        if self._B is not None:
+            return self
+        A = self.A
+        self._C = self._g @ self._g.T
+        if self._first is not None and self._first[0] != 0.0:
+            c0, gram0 = self._first
+            self._B = (gram0 - A - (c0 * c0) * self._C) / c0
+        else:
+            cross = self._w @ self._g.T
+            self._B = cross + cross.T
+        return self
+
+    def gram(self, c: float) -> torch.Tensor:
+        """``W1 W1^T`` (or ``W1^T W1`` when d > N) at step ``c``, float64."""
+        c = float(c)
+        if c != c or c in (float("inf"), float("-inf")):
+            raise ValueError(f"c={c} is invalid: must be finite")
+        if self._first is not None and self._first[0] == c:
+            return self._first[1]
+        if self._B is None and self._first is None:  # the first step asked for: one product
+            w1 = self._w + c * self._g
+            self._first = (c, w1 @ w1.T)
+            return self._first[1]
+        self.complete()
+        return self._A + c * self._B + (c * c) * self._C
 
     def spectrum_and_top_vector(self, c: float) -> tuple[torch.Tensor, torch.Tensor]:
         """All min(d, N) singular values of ``W0 + c G0``, descending, and its top left singular
         vector u1 (d,); in W0's dtype; the sign of u1 is arbitrary."""
+        gram = self.gram(c)
         c = float(c)
-        if c != c or c in (float("inf"), float("-inf")):
-            raise ValueError(f"c={c} is invalid: must be finite")
-        gram = self.A + c * self.B + (c * c) * self.C
         evals = torch.linalg.eigvalsh(gram)
         top = float(evals[-1])
         shift = top + 1e-9 * max(abs(top), 1e-300) + 1e-300

@@ -124,6 +124,8 @@ class SpikePanel:
             for old, new in zip(self.fig.data, traces):
                 old.update(new.to_plotly_json())
             self.fig.layout.title.text = viz.spectrum_title(self.result)
+        # a new draw was drawn from one Gram product; the other two now, so that α moves stay cheap
+        next(iter(self._cache.values()))[4].complete()
         if change is not None and change.get("owner") in (self.controls["alpha"], self.controls["seed"]):
             return  # the activation figure depends on the two activations only
         act_traces = viz.activation_traces(self.controls["activation"].value, self.controls["target"].value)
