@@ -113,12 +113,24 @@ def decomposition_traces(x, f_vals, approx_vals, heat, curves, *, s, d, n_terms)
 
 
 # ------------------------------------------------------------------ (c) 1-D diffusion
-def diffusion_traces(x, density, score, samples, *, bins: int = 60, bounds=(-2.0, 2.0)):
+def _diffusion_hist(samples, bins, bounds):
     counts, edges = np.histogram(_np(samples).reshape(-1), bins=bins, range=bounds)
     width = edges[1] - edges[0]
-    heights = counts / max(1, _np(samples).size) / width
+    return 0.5 * (edges[1:] + edges[:-1]), counts / max(1, _np(samples).size) / width, width
+
+
+def diffusion_trace_data(x, density, score, samples, *, bins: int = 60, bounds=(-2.0, 2.0)) -> list[dict]:
+    """The (x, y) of :func:`diffusion_figure`'s three traces, in its order (histogram, p_t, score):
+    what a panel's update sends, without building and validating new traces."""
+    centres, heights, _ = _diffusion_hist(samples, bins, bounds)
+    xs = _np(x)
+    return [{"x": centres, "y": heights}, {"x": xs, "y": _np(density)}, {"x": xs, "y": _np(score)}]
+
+
+def diffusion_traces(x, density, score, samples, *, bins: int = 60, bounds=(-2.0, 2.0)):
+    centres, heights, width = _diffusion_hist(samples, bins, bounds)
     return [
-        (go.Bar(x=0.5 * (edges[1:] + edges[:-1]), y=heights, width=width, name="forward samples X<sub>t</sub>",
+        (go.Bar(x=centres, y=heights, width=width, name="forward samples X<sub>t</sub>",
                 marker_color=PALETTE[5], opacity=0.6), 1),
         (go.Scatter(x=_np(x), y=_np(density), name=f"exact {P_T}", line={"color": PALETTE[0], "width": 3}), 1),
         (go.Scatter(x=_np(x), y=_np(score), name=f"exact score ∇log {P_T}", line={"color": PALETTE[3], "width": 3}), 2),

@@ -157,17 +157,20 @@ class DiffusionPanel:
     def _compute(self, t: float):
         mu, sigma = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
         samples = mu * self.x0 + sigma * self.noise  # the same noise for every t: a smooth movie
-        return self.x[:, 0], self.density.diffused_density(self.x, t), self.density.score(self.x, t)[:, 0], samples
+        logp, score = self.density.log_density_and_score(self.x, t)  # one pass for both
+        return self.x[:, 0], logp.exp(), score[:, 0], samples
 
     def _on_change(self, change=None):
         t = float(self.controls["t"].value)
         try:
-            traces = viz.diffusion_traces(*self._compute(t))
+            data = viz.diffusion_trace_data(*self._compute(t))
         except ValueError as exc:
             self.status.value = _error_html(exc)
             return
-        _replace(self.fig, [tr for tr, _ in traces])
-        self.fig.layout.title.text = viz.diffusion_title(t)
+        with self.fig.batch_update():  # new values in the same traces: one message, no validation of new traces
+            for old, fresh in zip(self.fig.data, data):
+                old.x, old.y = fresh["x"], fresh["y"]
+            self.fig.layout.title.text = viz.diffusion_title(t)
 
 
 class Density2DPanel:
