@@ -16,6 +16,7 @@ from .multiresolution import (
     n_term_errors,
     normalised_magnitudes,
     reconstruct,
+    subset_l2_norms,
 )
 from .nterm import (
     NTermDensity,
@@ -43,6 +44,7 @@ __all__ = [
     "besov_sequence_norm",
     "n_term_approximation",
     "n_term_errors",
+    "subset_l2_norms",
     "normalised_magnitudes",
     "l2_norm",
     "fit_loglog_slope",

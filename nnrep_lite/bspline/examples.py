@@ -18,8 +18,8 @@ from .multiresolution import (
     BsplineCoefficients,
     decompose,
     fit_loglog_slope,
-    l2_norm,
     n_term_errors,
+    subset_l2_norms,
 )
 
 EXAMPLES = ("smooth bump", "cusp |x|^s", "step", "random Besov")
@@ -54,11 +54,13 @@ def approximation_curves(coeffs: BsplineCoefficients, ns) -> dict:
     """N-term (nonlinear) and linear (levels <= L) L2 errors with their fitted log-log slopes."""
     ns = sorted({int(n) for n in ns if 1 <= int(n) <= sum(c.numel() for c in coeffs.coeffs)})
     nonlinear = n_term_errors(coeffs, ns).tolist()
-    lin_n, lin_err = [], []
-    for level in range(coeffs.max_level):
-        rest = [c if k > level else torch.zeros_like(c) for k, c in enumerate(coeffs.coeffs)]
-        lin_n.append(sum(c.numel() for c in coeffs.coeffs[: level + 1]))
-        lin_err.append(l2_norm(coeffs.replace(rest)))
+    sizes = [c.numel() for c in coeffs.coeffs]
+    lin_n = [sum(sizes[: level + 1]) for level in range(coeffs.max_level)]
+    # the linear approximation keeps levels <= L: its error is the spline of the levels above L
+    rest = torch.zeros((len(lin_n), sum(sizes)), dtype=torch.bool)
+    for row, n in enumerate(lin_n):
+        rest[row, n:] = True
+    lin_err = subset_l2_norms(coeffs, rest).tolist() if lin_n else []
     pos = [(n, e) for n, e in zip(ns, nonlinear) if e > 0]
     out = {"ns": ns, "n_term": nonlinear, "linear_n": lin_n, "linear": lin_err,
            "n_term_slope": fit_loglog_slope(*zip(*pos)) if len(pos) >= 2 else math.nan}

@@ -64,13 +64,17 @@ def coefficient_heatmap(coeffs, columns: int = 256):
         centre = (j + m / 2) / 2.0**k
         col = np.clip(np.searchsorted(edges, centre) - 1, 0, columns - 1)
         vals = np.log10(np.maximum(_np(mag).reshape(-1), 1e-16))
-        for c, v in zip(col, vals):
-            z[k, c] = v if np.isnan(z[k, c]) else max(z[k, c], v)
-        # spread each level's value over the cells it covers, for readability
-        for c in range(columns):
-            if np.isnan(z[k, c]):
-                nearest = np.argmin(np.abs(centre - 0.5 * (edges[c] + edges[c + 1])))
-                z[k, c] = vals[nearest]
+        row = np.full(columns, -np.inf)
+        np.maximum.at(row, col, vals)  # the largest coefficient in each cell
+        # a cell no centre falls in takes its nearest coefficient (the lower one on a tie), for readability
+        empty = np.isneginf(row)
+        if empty.any():
+            mids = 0.5 * (edges[:-1] + edges[1:])[empty]
+            right = np.clip(np.searchsorted(centre, mids), 0, centre.size - 1)
+            left = np.clip(right - 1, 0, centre.size - 1)
+            pick = np.where(np.abs(centre[left] - mids) <= np.abs(centre[right] - mids), left, right)
+            row[empty] = vals[pick]
+        z[k] = row
     return 0.5 * (edges[1:] + edges[:-1]), np.arange(len(mags)), z
 
 
