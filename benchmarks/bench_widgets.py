@@ -130,14 +130,15 @@ def _positions(ctrl, lo, hi) -> list:
 def fresh_values(ctrl, values, count: int) -> list:
     """Up to ``count`` positions of ``ctrl`` it has not shown (not its current value), spread
     over the range of the two ``values`` or, when that range has too few positions, over the
-    whole slider; a dropdown's options in turn (they repeat once all have been shown)."""
+    whole slider; a dropdown's other options, each once (a second visit would show a setting
+    seen before, which a panel may keep: not what the record times)."""
     import ipywidgets as W
 
     slider = isinstance(ctrl, (W.FloatLogSlider, W.FloatSlider, W.IntSlider))
     if not slider:
         opts = list(values or ctrl.options)
         first = opts.index(ctrl.value) + 1 if ctrl.value in opts else 0
-        return [opts[(first + i) % len(opts)] for i in range(count + count // max(len(opts) - 1, 1) + 1)]
+        return [o for o in opts[first:] + opts[:first] if o != ctrl.value][:count]
     if values is None:  # no range given (a panel's other sliders): the whole slider
         values = (ctrl.base ** ctrl.min, ctrl.base ** ctrl.max) if isinstance(ctrl, W.FloatLogSlider) else (
             ctrl.min, ctrl.max)
