@@ -108,20 +108,32 @@ def test_rate_panel_switches_experiment(tmp_path, monkeypatch, target):
                               smoothness=2.0, n_eval=2000, progress=False)
     p = RatePanel({"W1": {"rows": rows, "metric": "W1", "theory": {"kde": (-0.4, "n<sup>−s/(2s+d)</sup>")}},
                    "TV": {"rows": rows_tv, "metric": "TV"}})
-    assert {tr.name.split(" ")[0] for tr in p.fig.data} >= {"kde", "empirical"}
+    assert {tr.name.split(" ")[0] for tr in p.fig.data if tr.name} >= {"kde", "empirical"}
     assert "slope" in p.status.value
-    n_before = len(p.fig.data)
+    n_slots = len(p.fig.data)
+    sent = []
+    for name in ("_send_addTraces_msg", "_send_deleteTraces_msg", "_send_update_msg", "_send_restyle_msg"):
+        monkeypatch.setattr(p.fig, name, (lambda name, f: lambda *a, **k: (sent.append(name), f(*a, **k))[1])(
+            name, getattr(p.fig, name)))
     p.controls["experiment"].value = "TV"
-    assert len(p.fig.data) < n_before and p.fig.layout.yaxis.title.text.startswith("TV")
+    assert sent == ["_send_update_msg"]  # fewer traces: the same slots refilled, one message
+    assert len(p.fig.data) == n_slots and p.fig.layout.yaxis.title.text.startswith("TV")
     assert p.fig.layout.xaxis.type == "log"
+
+    def shown(fig):
+        return [(t.name, list(t.y), t.mode, t.fill) for t in fig.data if t.visible is not False]
+
+    assert shown(p.fig) == shown(p._figure())  # what is drawn is the fresh figure, nothing left over
+    sent.clear()
+    p.controls["experiment"].value = "W1"
+    assert sent == ["_send_update_msg"] and shown(p.fig) == shown(p._figure())
     # the same traces with other values are updated in place: the result equals a fresh figure
     p.experiments["TV (s = 1 theory)"] = {"rows": rows_tv, "metric": "TV", "theory": {"kde": (-1 / 3, "n<sup>−1/3</sup>")}}
     p.experiments["TV"]["theory"] = {"kde": (-0.4, "n<sup>−2/5</sup>")}
     p.controls["experiment"].options = list(p.experiments)
     p.controls["experiment"].value = "TV"
     p.controls["experiment"].value = "TV (s = 1 theory)"
-    fresh = p._figure()
-    assert [(t.name, list(t.y)) for t in p.fig.data] == [(t.name, list(t.y)) for t in fresh.data]
+    assert shown(p.fig) == shown(p._figure())
 
 
 def test_reverse_panel_draws_a_preview_then_the_same_result_as_without():

@@ -172,15 +172,17 @@ def test_error_decomposition_panel_previews_with_shorter_runs():
 def test_replace_in_place_sends_only_what_changed_and_ends_equal_to_the_new_figure():
     import plotly.graph_objects as go
 
+    from nnrep_lite.widgets._update import changed
+
     fig = go.FigureWidget(go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, np.nan, 2.0], name="a"),
                                     layout={"title": {"text": "one"}, "xaxis": {"type": "log", "range": [0, 1]}}))
     new = go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, np.nan, 5.0], name="a"),
                     layout={"title": {"text": "two"}, "xaxis": {"type": "log", "range": [0, 1]}})
-    change = mw._changed(fig.data[0].to_plotly_json(), new.data[0].to_plotly_json())
+    change = changed(fig.data[0].to_plotly_json(), new.data[0].to_plotly_json())
     assert set(change) == {"y"} and list(change["y"])[2] == 5.0  # the name, the x, the NaN: unchanged
-    assert mw._changed({"xaxis": {"type": "log", "range": [0, 1]}}, {"xaxis": {"type": "log", "range": [0, 2]}}) \
+    assert changed({"xaxis": {"type": "log", "range": [0, 1]}}, {"xaxis": {"type": "log", "range": [0, 2]}}) \
         == {"xaxis": {"range": [0, 2]}}
-    assert mw._changed({"y": np.array([1.0, np.nan])}, {"y": np.array([1.0, np.nan])}) == {}
+    assert changed({"y": np.array([1.0, np.nan])}, {"y": np.array([1.0, np.nan])}) == {}
     mw._replace(fig, new)
     assert (fig.data[0].y[0], fig.data[0].y[2]) == (1.0, 5.0) and fig.layout.title.text == "two"
     assert fig.layout.xaxis.type == "log" and tuple(fig.layout.xaxis.range) == (0, 1)

@@ -13,6 +13,7 @@ from .._utils import as_generator, check_choice
 from ..densities import randn
 from ..viz import diffusion as viz
 from ._layout import panel_box
+from ._update import blank_trace, fill_slots
 
 __all__ = ["ForwardPanel", "ReversePanel", "LossMonitor", "RatePanel"]
 
@@ -279,6 +280,11 @@ class RatePanel:
         self.status = w.HTML()
         self.fits: dict = {}
         self.fig = self._figure(widget=True)
+        # blank slots up to the most traces any choice draws (3 per estimator, 3 for a floor band):
+        # a change of experiment then fills the same traces in one message, never a delete and an add
+        slots = 3 * len(ests) + 3
+        if slots > len(self.fig.data):
+            self.fig.add_traces([blank_trace() for _ in range(slots - len(self.fig.data))])
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
         self.widget = panel_box([w.HBox(list(self.controls.values()), layout=w.Layout(**WRAP)), self.status, self.fig])
@@ -306,14 +312,12 @@ class RatePanel:
     def _on_change(self, _=None):
         try:
             new = self._figure()
-            same = [a.type for a in self.fig.data] == [b.type for b in new.data]
-            if not same:  # other estimators: new traces (each deletion and addition is a message)
-                self.fig.data = ()
+            traces = [t.to_plotly_json() for t in new.data]
+            if len(traces) > len(self.fig.data) or any(t.get("type", "scatter") != "scatter" for t in traces):
+                self.fig.data = ()  # not expected (slots for every choice): new traces, several messages
                 self.fig.add_traces(list(new.data))
-            with self.fig.batch_update():  # one message: the same traces, new values
-                if same:
-                    for old, fresh in zip(self.fig.data, new.data):
-                        old.update(fresh.to_plotly_json(), overwrite=True)
+            with self.fig.batch_update():  # one message: the same trace slots, what changed in them
+                fill_slots(self.fig, traces)
                 self.fig.layout.title.text = new.layout.title.text
                 self.fig.layout.yaxis.title.text = new.layout.yaxis.title.text
                 for axis in ("xaxis", "yaxis"):  # the ticks follow the estimators shown

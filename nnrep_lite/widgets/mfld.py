@@ -18,13 +18,13 @@ import math
 import time
 
 import ipywidgets as W
-import numpy as np
 import torch
 
 from .. import mfld as M
 from .._utils import check_real
 from ..viz import mfld as V
 from ._layout import panel_box
+from ._update import changed
 
 
 def _status(kind: str, text: str) -> str:
@@ -61,51 +61,16 @@ def _replace(fig, new):
         # only what changed goes through plotly's validation (a whole layout: 0.2 s of it)
         with fig.batch_update():
             for old, fresh in zip(fig.data, traces):
-                change = _changed(old.to_plotly_json(), fresh)
+                change = changed(old.to_plotly_json(), fresh)
                 if change:
                     old.update(change)
-            change = _changed(old_layout, layout)
+            change = changed(old_layout, layout)
             if change:
                 fig.layout.update(change)
         return
     fig.data = ()
     fig.add_traces(list(new.data))
     fig.layout = new.layout
-
-
-def _equal(a, b) -> bool:
-    if isinstance(a, dict) or isinstance(b, dict):
-        return isinstance(a, dict) and isinstance(b, dict) and not _changed(a, b) and set(a) == set(b)
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
-        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == b.dtype.kind == "f"))
-    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
-        try:
-            a_arr, b_arr = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
-        except ValueError:
-            return False
-        if a_arr.shape != b_arr.shape:
-            return False
-        return all(_equal(x, y) for x, y in zip(a_arr.ravel().tolist(), b_arr.ravel().tolist()))
-    try:
-        return bool(a == b) or (a != a and b != b)  # NaN equals NaN here
-    except (TypeError, ValueError):
-        return False
-
-
-def _changed(old: dict, new: dict) -> dict:
-    """The part of the (nested) plotly dict ``new`` that differs from ``old``: what an in-place
-    update must set (keys of ``old`` missing from ``new`` are left, as ``update`` leaves them)."""
-    out = {}
-    for key, val in new.items():
-        if key not in old:
-            out[key] = val
-        elif isinstance(val, dict) and isinstance(old[key], dict):
-            sub = _changed(old[key], val)
-            if sub:
-                out[key] = sub
-        elif not _equal(old[key], val):
-            out[key] = val
-    return out
 
 
 class _Throttle:
