@@ -113,7 +113,7 @@ def test_rate_panel_switches_experiment(tmp_path, monkeypatch, target):
     n_slots = len(p.fig.data)
     sent = []
     for name in ("_send_addTraces_msg", "_send_deleteTraces_msg", "_send_update_msg", "_send_restyle_msg"):
-        monkeypatch.setattr(p.fig, name, (lambda name, f: lambda *a, **k: (sent.append(name), f(*a, **k))[1])(
+        monkeypatch.setattr(p.fig, name, (lambda nm, f: lambda *a, **k: (sent.append(nm), f(*a, **k))[1])(
             name, getattr(p.fig, name)))
     p.controls["experiment"].value = "TV"
     assert sent == ["_send_update_msg"]  # fewer traces: the same slots refilled, one message
