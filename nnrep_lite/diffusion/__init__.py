@@ -26,6 +26,8 @@ from .metrics import (
     girsanov_kl_bound,
     histogram_tv_floor,
     integrated_score_error,
+    law_bin_masses,
+    law_tv,
     score_error_grid,
     tv_distance,
     w1_distance,
@@ -48,6 +50,7 @@ from .rates import (
 from .sampling import (
     TabulatedScore,
     probability_flow_sample,
+    reverse_chain_law,
     reverse_sde_sample,
     sde_update,
     time_grid,
@@ -57,7 +60,7 @@ from .training import dsm_loss, sample_times, train_score
 
 __all__ = [
     "ou_mean_std", "ou_sample", "ScoreMLP", "sinusoidal_embedding", "dsm_loss", "sample_times",
-    "train_score", "reverse_sde_sample", "sde_update", "TabulatedScore", "probability_flow_sample", "time_grid", "tv_distance",
+    "train_score", "reverse_sde_sample", "sde_update", "TabulatedScore", "reverse_chain_law", "law_bin_masses", "law_tv", "probability_flow_sample", "time_grid", "tv_distance",
     "density_tv", "histogram_tv_floor", "w1_distance", "w1_floor", "girsanov_kl_bound", "early_stopping_tv", "exact_bin_masses", "bin_edges", "score_error_grid",
     "kde", "GaussianKDE", "minimax_bandwidth", "rate_experiment", "score_error_experiment", "fit_rate", "summarize",
     "train_diffusion_model", "cache_dir", "cached", "fingerprint",

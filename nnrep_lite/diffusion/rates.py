@@ -13,8 +13,8 @@ import torch
 from .._utils import as_generator, check_choice, check_int, check_real, default_device
 from .baselines import kde
 from .cache import cached, fingerprint
-from .metrics import density_tv, integrated_score_error, tv_distance, w1_distance
-from .sampling import reverse_sde_sample
+from .metrics import density_tv, integrated_score_error, law_tv, tv_distance, w1_distance
+from .sampling import reverse_chain_law, reverse_sde_sample
 from .score_net import ScoreMLP
 from .training import train_score
 
@@ -125,17 +125,19 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
 
     ``metric="tv"`` is :func:`tv_distance` of ``n_eval`` generated samples against exact cell
     masses (d <= 2), which carries a Monte Carlo floor (:func:`histogram_tv_floor`), except,
-    with ``tv_method="auto"`` (the default), for an estimator whose density is known (the KDE,
-    d = 1): its TV is :func:`density_tv`, the quadrature of :math:`\\tfrac12|\\hat p - p|` on
-    ``bounds`` widened by 8 bandwidths, with no floor. ``tv_method="histogram"`` samples every
-    estimator. ``"w1"`` is :func:`w1_distance` against ``n_eval`` fresh target samples.
+    with ``tv_method="auto"`` (the default), in one dimension: the KDE's density is known, so its
+    TV is :func:`density_tv`, the quadrature of :math:`\\tfrac12|\\hat p - p|` on ``bounds``
+    widened by 8 bandwidths; the diffusion model's is the same histogram TV of the law of its
+    sampler's chain, computed on a grid (:func:`reverse_chain_law`, :func:`law_tv`) instead of
+    sampled. Neither has a floor. ``tv_method="histogram"`` samples every estimator.
+    ``"w1"`` is :func:`w1_distance` against ``n_eval`` fresh target samples.
     Networks train and sample on ``device`` (default :func:`~nnrep_lite.default_device`).
     Trained models and rows are cached on disk (:mod:`nnrep_lite.diffusion.cache`) keyed by
     every parameter, so re-plotting never retrains. ``callback(row)`` is called per row.
 
     Returns a list of rows (dicts) with keys estimator, n, seed, metric, error, train_time_s,
-    n_samples (training points used), n_eval, t_min, tv_method ("quadrature", "histogram" or
-    None for W1), cached.
+    n_samples (training points used), n_eval, t_min, tv_method ("quadrature", "chain law",
+    "histogram" or None for W1), cached.
     """
     check_choice("metric", metric, METRICS)
     check_choice("tv_method", tv_method, TV_METHODS)
@@ -167,7 +169,8 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
         train_n = {**train_kwargs, **size}
         for est in estimators:
             how = None if metric != "tv" else (
-                "quadrature" if tv_method == "auto" and est == "kde" and d == 1 else "histogram")
+                "histogram" if tv_method != "auto" or d != 1 or est == "empirical" else
+                {"kde": "quadrature", "diffusion": "chain law"}[est])
             params = {"tv_method": how, "target": tfp, "n": n, "seed": seed, "metric": metric, "est": est,
                       "n_eval": n_eval, "bins": bins, "bounds": list(bounds), "t_min": tm,
                       "smoothness": smoothness, "steps": sample_steps, "method": sample_method,
@@ -180,6 +183,12 @@ def rate_experiment(target, ns: Sequence[int], *, seeds: Sequence[int] = (0, 1, 
                     model, info = train_diffusion_model(data, seed=_seed(seed, n, 4), cache=cache,
                                                         device=device, **{**train_n, "t_min": tm})
                     train_time = info["train_time_s"]
+                    if how == "chain law":  # the sampler's law on a grid: no sampling, no floor
+                        edges, mass = reverse_chain_law(model, t_max=train_n.get("t_max", 8.0), t_min=tm,
+                                                        steps=sample_steps, method=sample_method, device=device,
+                                                        dtype=torch.float32)
+                        return {"error": law_tv(edges, mass, target, bins=bins, bounds=bounds),
+                                "train_time_s": train_time}
                     samples = reverse_sde_sample(model, n_eval, d, t_max=train_kwargs.get("t_max", 8.0),
                                                  t_min=tm, steps=sample_steps, method=sample_method,
                                                  generator=gen, device=device, dtype=torch.float32)

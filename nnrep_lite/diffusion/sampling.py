@@ -23,7 +23,7 @@ from .._utils import (
 from .training import _check_times
 
 __all__ = ["time_grid", "reverse_sde_sample", "sde_update", "probability_flow_sample", "SDE_METHODS",
-           "ODE_METHODS", "TabulatedScore"]
+           "ODE_METHODS", "TabulatedScore", "reverse_chain_law"]
 
 SDE_METHODS = ("euler", "exponential")
 ODE_METHODS = ("euler", "heun")
@@ -114,6 +114,85 @@ def reverse_sde_sample(score_fn, n: int, dim: int, *, t_max: float = 8.0, t_min:
         if callback is not None:
             callback({"step": k + 1, "t": ts[k + 1], "y": y})
     return y
+
+
+def _step_coefficients(h: float, method: str) -> tuple[float, float, float]:
+    """(a, b, c) of one step ``y <- a y + b s + c xi`` of :func:`sde_update`."""
+    if method == "euler":
+        return 1.0 + h, 2.0 * h, math.sqrt(2.0 * h)
+    eh = math.exp(h)
+    return eh, 2.0 * (eh - 1.0), math.sqrt(math.expm1(2.0 * h))
+
+
+@torch.no_grad()
+def reverse_chain_law(score_fn, *, t_max: float = 8.0, t_min: float = 1e-3, steps: int = 200,
+                      method: str = "euler", grid: str = "geometric", x_range=None,
+                      cell: float = 1.0 / 640, tol: float = 1e-13, device=None,
+                      dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The law at ``t_min`` of the 1-D chain that :func:`reverse_sde_sample` samples (same
+    ``steps``, ``method``, ``grid``, :math:`N(0, 1)` start), computed on a grid of cells of width
+    ``cell`` on ``x_range`` instead of sampled: no Monte Carlo floor in any error measured from it.
+    ``x_range`` (default: symmetric, at least 8 and 7 times the largest step's noise) must hold
+    the chain at every step: what leaves it is lost.
+
+    Each step ``y <- a y + b s(y, t) + c xi`` moves the mass of every cell, held at its centre
+    x, to the step's mean :math:`a x + b\,s(x, t)` (split linearly between the two nearest
+    centres) and spreads it with the step's noise :math:`N(0, c^2)` (an FFT convolution with the
+    Gaussian). The one approximation is where the mass sits inside a cell: it adds at most
+    ``cell**2 / 4`` of variance a step (with 100 steps and cell 1/640: a standard deviation
+    under 0.008 in all), tested against the chain's closed-form Gaussian law on a Gaussian
+    target (TV 1e-4); on notebook 02's trained networks the histogram TV moves by 4e-5 from
+    cell 1/640 to 1/2560. ``score_fn(x, t)`` (x of shape (m, 1) in ``dtype`` on ``device``, as the sampler
+    calls it) is evaluated once a step at the centres of the cells that carry more than ``tol``
+    (the rest, at most ``tol`` a cell, is dropped with what leaves ``x_range``).
+
+    Returns ``(edges, masses)``: float64, (G + 1,) and (G,) on the CPU; ``1 - masses.sum()`` is
+    the chain's mass outside ``x_range`` (and dropped).
+    """
+    check_choice("method", method, SDE_METHODS)
+    ts = time_grid(t_max, t_min, steps, grid).tolist()
+    if x_range is None:  # wide enough for the widest step's noise (the exponential scheme's first
+        # steps spread the law over several units before the drift pulls it back)
+        widest = max(_step_coefficients(ts[k] - ts[k + 1], method)[2] for k in range(len(ts) - 1))
+        half = float(math.ceil(max(8.0, 7.0 * widest)))
+        x_range = (-half, half)
+    lo = check_real("x_range[0]", x_range[0])
+    hi = check_real("x_range[1]", x_range[1], low=lo, low_open=True)
+    cell = check_real("cell", cell, low=0.0, low_open=True, high=(hi - lo) / 4)
+    tol = check_real("tol", tol, low=0.0)
+    n_cells = int(round((hi - lo) / cell))
+    if abs(n_cells * cell - (hi - lo)) > 1e-9 * (hi - lo):
+        raise ValueError(f"cell={cell!r} is invalid: must divide x_range={tuple(x_range)} into whole cells")
+    device = torch.device(device) if device is not None else default_device()
+    edges = lo + cell * torch.arange(n_cells + 1, dtype=torch.float64)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    mass = torch.diff(0.5 * torch.erfc(-edges / math.sqrt(2.0)))  # N(0, 1) cell masses
+    size = 1 << (2 * n_cells - 1).bit_length()  # zero padding: no wrap-around of the Gaussian
+    freq = torch.fft.rfftfreq(size, dtype=torch.float64)  # cycles per cell
+    for k in range(len(ts) - 1):
+        t, h = ts[k], ts[k] - ts[k + 1]
+        a, b, c = _step_coefficients(h, method)
+        live = torch.nonzero(mass > tol)[:, 0]
+        if live.numel() == 0:
+            raise ValueError(f"the chain left x_range={tuple(x_range)} at step {k + 1}: widen x_range")
+        i0, i1 = int(live[0]), int(live[-1]) + 1
+        xs = centres[i0:i1]
+        sc = _score(score_fn, xs[:, None].to(device=device, dtype=dtype), t, i1 - i0, 1)[:, 0]
+        mean = a * xs + b * sc.to(device="cpu", dtype=torch.float64)
+        check_finite("reverse chain mean", mean, step=k + 1,
+                     knob="increase steps or check the score function (it may blow up near t_min)")
+        u = (mean - lo) / cell - 0.5  # position in cell-centre units
+        j = torch.floor(u)
+        w = u - j
+        j = j.long()
+        pushed = torch.zeros(n_cells + 2, dtype=torch.float64)  # one guard cell each side
+        m = mass[i0:i1]
+        pushed.index_add_(0, (j + 1).clamp(0, n_cells + 1), m * (1.0 - w))
+        pushed.index_add_(0, (j + 2).clamp(0, n_cells + 1), m * w)
+        pushed = pushed[1:-1]  # the guard cells (what left x_range) are dropped
+        spec = torch.fft.rfft(pushed, n=size) * torch.exp(-2.0 * (math.pi * c / cell) ** 2 * freq**2)
+        mass = torch.fft.irfft(spec, n=size)[:n_cells].clamp_min(0.0)
+    return edges, mass
 
 
 @torch.no_grad()
